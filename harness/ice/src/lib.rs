@@ -1,0 +1,1 @@
+//! ice4j's observable rules (filled in by the ICE work).
