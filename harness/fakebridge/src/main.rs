@@ -1,1 +1,145 @@
-fn main(){}
+//! `jc-fake-bridge`: the fake Jitsi backend and videobridge of the lab's bridge host.
+//!
+//! A thin CLI: it parses arguments, binds every task's sockets, announces readiness and then
+//! waits for SIGTERM/SIGINT. The tasks themselves live in the library.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use jc_fake_bridge::http;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing_subscriber::EnvFilter;
+
+/// The line the harness waits for on stdout before it starts probing.
+const READY_LINE: &str = "jc-fake-bridge ready";
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Parser)]
+#[command(name = "jc-fake-bridge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every listener until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Stamped on every response (`x-jc-marker`) and in the pages, to tell backends apart.
+    #[arg(long)]
+    marker: String,
+    /// The web listener (nginx's static site stand-in).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    web: SocketAddr,
+    /// The signalling listener (Prosody's HTTP server stand-in: /http-bind, /xmpp-websocket).
+    #[arg(long, default_value = "0.0.0.0:5280")]
+    signalling: SocketAddr,
+    /// The colibri listener (JVB's public HTTP server: /colibri-ws/, /about/health).
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    colibri: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // The harness captures stderr into reports: no colour codes unless a person watches.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("jc-fake-bridge: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    // Installed before anything is announced, so a stop sent right after the ready line is
+    // never met by the default action (dying with no clean-up).
+    let stop_signal = StopSignal::install()?;
+    // Dropping `stop` tells every task to wind down.
+    let (stop, stopped) = watch::channel(());
+    let mut tasks = JoinSet::new();
+
+    let http = http::bind(&http::HttpConfig {
+        marker: args.marker,
+        web: args.web,
+        signalling: args.signalling,
+        colibri: args.colibri,
+    })
+    .await?;
+    tasks.spawn(http.run(stopped.clone()));
+    // Further tasks (the videobridge) bind here, before readiness is announced.
+
+    announce_ready()?;
+
+    let outcome = tokio::select! {
+        () = stop_signal.wait() => Ok(()),
+        Some(joined) = tasks.join_next() => match joined {
+            Ok(Ok(())) => Err(anyhow::anyhow!("a task stopped unexpectedly")),
+            Ok(Err(error)) => Err(error),
+            Err(panic) => Err(anyhow::anyhow!("a task panicked: {panic}")),
+        },
+    };
+    drop(stop);
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("tasks still busy after {DRAIN_TIMEOUT:?}, exiting anyway");
+    }
+    outcome
+}
+
+fn announce_ready() -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{READY_LINE}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write the ready line to stdout")
+}
+
+/// SIGTERM (docker stop) or SIGINT (Ctrl-C).
+struct StopSignal {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        let name = tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received, stopping");
+    }
+}

@@ -1,1 +1,49 @@
-//! ice4j's observable rules (filled in by the ICE work).
+//! ice4j's observable rules for the fake videobridge (`jc-fake-bridge`) and
+//! the client-side pieces the suite's probes need.
+//!
+//! Modules, each naming the ice4j / jitsi-videobridge sources it follows:
+//! - [`config`]: `sip-communicator.properties` and `jvb.conf` readers and the
+//!   resolved [`config::IceSettings`];
+//! - [`candidates`]: host/srflx candidates, priorities, foundations, Colibri2 JSON;
+//! - [`agent`]: ufrag/pwd/tie-breaker/candidate-id shapes;
+//! - [`stun`]: STUN codec (RFC 5389/8489) with integrity and fingerprint;
+//! - [`responder`]: the bridge's answers to connectivity checks on UDP and
+//!   ICE-TCP (sans-IO core + tokio loops) and the shared [`responder::BridgeState`];
+//! - [`framing`]: RFC 4571 framing and the ssltcp pseudo-SSL handshake;
+//! - [`control`]: the private Colibri2-style control API;
+//! - [`client`]: probe-side request builder and response facts.
+//!
+//! Quick start for the binary:
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use jc_ice::{config::IceSettings, control::ControlApi, responder::{self, BridgeState}};
+//! let settings = IceSettings::load_default().expect("config");
+//! let addrs = vec!["172.30.77.20".parse().unwrap()]; // up, non-loopback IPv4 of the host
+//! let state = BridgeState::new(settings.clone(), addrs);
+//! let udp = tokio::net::UdpSocket::bind(("0.0.0.0", settings.udp_port)).await?;
+//! tokio::spawn(responder::serve_udp(udp, state.clone()));
+//! if let Some(tcp) = &settings.tcp {
+//!     let l = tokio::net::TcpListener::bind(("0.0.0.0", tcp.port)).await?;
+//!     tokio::spawn(responder::serve_tcp(l, state.clone()));
+//! }
+//! let api = ControlApi::new(state);
+//! let (status, json) = api.handle_http("POST", "/colibri/v2/conferences", b"");
+//! # Ok(()) }
+//! ```
+//!
+//! WebRTC peer (not built yet): the plan is webrtc-rs's `webrtc-dtls`,
+//! `webrtc-sctp` and `webrtc-data` crates on top of a `Conn` implemented here
+//! over the same UDP socket: [`responder::serve_udp`] keeps answering STUN by
+//! these rules and hands non-STUN datagrams from a learned peer
+//! ([`responder::EndpointInfo::learned_peers`]) to the DTLS layer, so the
+//! library's own ICE agent (and its NAT 1:1 option) is never used and the ice4j
+//! candidate and check rules stay ours.
+
+pub mod agent;
+pub mod candidates;
+pub mod client;
+pub mod config;
+pub mod control;
+pub mod framing;
+pub mod responder;
+pub mod stun;

@@ -1,0 +1,155 @@
+//! The HTTP side of the fake Jitsi machine: the three listeners that sit behind the bridge
+//! host's nginx, as on a real Jitsi install.
+//!
+//! - web (nginx's own static site: front page, `/config.js`, `/static` redirect),
+//! - signalling (the Prosody stand-in on 5280: BOSH and `/xmpp-websocket`),
+//! - colibri (JVB's public HTTP server on 9090: `/colibri-ws/...` and `/about/health`).
+//!
+//! Every response carries `x-jc-*` headers describing what the backend saw (see [`seen`]), so a
+//! client on the far side of two proxies can check what each proxy forwarded.
+
+mod colibri;
+mod echo;
+pub mod seen;
+mod signalling;
+mod web;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::http::HeaderValue;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use seen::{RequestLog, SeenRequest};
+
+/// Where the listeners bind and the marker they stamp on every response.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub marker: String,
+    pub web: SocketAddr,
+    pub signalling: SocketAddr,
+    pub colibri: SocketAddr,
+}
+
+/// The addresses actually bound (they differ from [`HttpConfig`] when it asked for port 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundAddrs {
+    pub web: SocketAddr,
+    pub signalling: SocketAddr,
+    pub colibri: SocketAddr,
+}
+
+/// The three listeners, bound but not yet serving.
+///
+/// Binding and serving are split so that the caller can announce readiness only once every
+/// socket of every task is bound.
+pub struct HttpListeners {
+    web: TcpListener,
+    signalling: TcpListener,
+    colibri: TcpListener,
+    addrs: BoundAddrs,
+    marker: String,
+    marker_header: HeaderValue,
+    log: Arc<RequestLog>,
+}
+
+/// Binds the three listeners. Fails with a message naming the listener and the address.
+pub async fn bind(config: &HttpConfig) -> Result<HttpListeners> {
+    // The marker travels in a response header, so it has to be a valid header value; checking
+    // it here turns a bad `--marker` into a start-up error instead of a per-request one.
+    let marker_header = HeaderValue::from_str(&config.marker).with_context(|| {
+        format!(
+            "--marker {:?} is not a valid HTTP header value",
+            config.marker
+        )
+    })?;
+    let web = bind_one("web", config.web).await?;
+    let signalling = bind_one("signalling", config.signalling).await?;
+    let colibri = bind_one("colibri", config.colibri).await?;
+    let addrs = BoundAddrs {
+        web: web.local_addr()?,
+        signalling: signalling.local_addr()?,
+        colibri: colibri.local_addr()?,
+    };
+    Ok(HttpListeners {
+        web,
+        signalling,
+        colibri,
+        addrs,
+        marker: config.marker.clone(),
+        marker_header,
+        log: Arc::new(RequestLog::default()),
+    })
+}
+
+async fn bind_one(name: &str, addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind the {name} listener on {addr}"))
+}
+
+impl HttpListeners {
+    pub fn addrs(&self) -> BoundAddrs {
+        self.addrs
+    }
+
+    /// The ring of recent requests seen by all three listeners (for the control API).
+    pub fn request_log(&self) -> Arc<RequestLog> {
+        Arc::clone(&self.log)
+    }
+
+    /// Serves all three listeners until `shutdown` changes or its sender is dropped.
+    pub async fn run(self, shutdown: watch::Receiver<()>) -> Result<()> {
+        let web = serve(
+            "web",
+            self.web,
+            web::router(&self.marker, self.addrs.web),
+            &self.marker_header,
+            &self.log,
+            shutdown.clone(),
+        );
+        let signalling = serve(
+            "signalling",
+            self.signalling,
+            signalling::router(),
+            &self.marker_header,
+            &self.log,
+            shutdown.clone(),
+        );
+        let colibri = serve(
+            "colibri",
+            self.colibri,
+            colibri::router(),
+            &self.marker_header,
+            &self.log,
+            shutdown,
+        );
+        tokio::try_join!(web, signalling, colibri)?;
+        Ok(())
+    }
+}
+
+async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    marker: &HeaderValue,
+    log: &Arc<RequestLog>,
+    mut shutdown: watch::Receiver<()>,
+) -> Result<()> {
+    let router = seen::stamp(router, name, marker.clone(), Arc::clone(log));
+    tracing::info!(listener = name, addr = %listener.local_addr()?, "serving");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            // Either an explicit signal or the sender going away means stop.
+            let _ = shutdown.changed().await;
+        })
+        .await
+        .with_context(|| format!("the {name} listener failed"))
+}

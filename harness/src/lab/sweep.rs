@@ -1,0 +1,178 @@
+//! Labs never leak: a registry of this process's live labs (for Ctrl-C), the removal of one
+//! lab by label, and the sweep of labs left by a killed run.
+
+use super::{firewall, LAB_LABEL, PID_LABEL};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+};
+use testcontainers::bollard::Docker;
+
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+pub fn register(id: &str) {
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(id.to_string());
+}
+
+pub fn unregister(id: &str) {
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|l| l != id);
+}
+
+/// Removes every live lab of this process: for Ctrl-C.
+pub fn all_live_blocking() {
+    let ids = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for id in ids {
+        lab_blocking(&id);
+    }
+}
+
+/// On Ctrl-C (SIGINT) or SIGTERM: remove this process's labs, then exit 130.
+pub fn install_signal_handler() {
+    tokio::spawn(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        eprintln!("jitsi-conformance: interrupted; removing this run's labs");
+        std::thread::spawn(all_live_blocking).join().ok();
+        std::process::exit(130);
+    });
+}
+
+/// Removes lab `id` on a fresh runtime (callable from Drop, with or without a runtime).
+pub fn lab_blocking(id: &str) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        if let Ok(d) = Docker::connect_with_local_defaults() {
+            if let Ok(d) = d.negotiate_version().await {
+                lab(&d, id).await;
+            }
+        }
+    });
+    unregister(id);
+}
+
+fn filter(value: String) -> Option<HashMap<String, Vec<String>>> {
+    Some(HashMap::from([("label".to_string(), vec![value])]))
+}
+
+/// Removes every container and network labelled with lab `id`, and its firewall rule.
+pub async fn lab(docker: &Docker, id: &str) {
+    let f = filter(format!("{LAB_LABEL}={id}"));
+    if let Ok(cs) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: f.clone(),
+            ..Default::default()
+        }))
+        .await
+    {
+        let removals = cs.into_iter().filter_map(|c| c.id).map(|cid| async move {
+            let _ = docker
+                .remove_container(
+                    &cid,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        });
+        futures_util::future::join_all(removals).await;
+    }
+    if let Ok(ns) = docker
+        .list_networks(Some(ListNetworksOptions { filters: f }))
+        .await
+    {
+        for n in ns.into_iter().filter_map(|n| n.id) {
+            let _ = docker.remove_network(&n).await;
+        }
+    }
+    let _ = firewall::remove(id);
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("jc-lab-{id}")));
+}
+
+fn pid_alive(pid: &str) -> bool {
+    pid.parse::<u32>()
+        .is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+}
+
+/// Every lab on this host: id -> owning pid.
+pub async fn labs(docker: &Docker) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let f = filter(LAB_LABEL.to_string());
+    if let Ok(cs) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: f.clone(),
+            ..Default::default()
+        }))
+        .await
+    {
+        for labels in cs.into_iter().filter_map(|c| c.labels) {
+            if let Some(id) = labels.get(LAB_LABEL) {
+                out.insert(
+                    id.clone(),
+                    labels.get(PID_LABEL).cloned().unwrap_or_default(),
+                );
+            }
+        }
+    }
+    if let Ok(ns) = docker
+        .list_networks(Some(ListNetworksOptions { filters: f }))
+        .await
+    {
+        for labels in ns.into_iter().filter_map(|n| n.labels) {
+            if let Some(id) = labels.get(LAB_LABEL) {
+                out.entry(id.clone())
+                    .or_insert_with(|| labels.get(PID_LABEL).cloned().unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// Removes labs whose process is gone (a killed run), and firewall rules without a lab.
+pub async fn stale(docker: &Docker) -> Vec<String> {
+    let all = labs(docker).await;
+    let mut removed = Vec::new();
+    for (id, pid) in &all {
+        if !pid_alive(pid) {
+            lab(docker, id).await;
+            removed.push(id.clone());
+        }
+    }
+    let known: BTreeSet<&String> = all.keys().collect();
+    for id in firewall::installed() {
+        if !known.contains(&id) && !LIVE.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
+            let _ = firewall::remove(&id);
+            removed.push(id);
+        }
+    }
+    removed
+}
+
+/// Removes every lab of the project on this host, live or not (`clean`).
+pub async fn everything(docker: &Docker) -> Vec<String> {
+    let mut ids: Vec<String> = labs(docker).await.into_keys().collect();
+    ids.extend(firewall::installed());
+    ids.sort();
+    ids.dedup();
+    for id in &ids {
+        lab(docker, id).await;
+    }
+    ids
+}

@@ -1,0 +1,285 @@
+//! Address planning for a lab, the host-route clash check, and the lab-only destination guard.
+//!
+//! Every lab gets its own slice: a /27 of the public TEST-NET-2 range and its own private /24.
+//! Docker itself arbitrates between concurrent processes: creating a network on a subnet that
+//! another lab holds fails, and the lab then tries the next slot.
+
+use ipnet::Ipv4Net;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The FQDN the lab serves; the suite resolves it itself, never through DNS or /etc/hosts.
+pub const FQDN: &str = "meet.lab.test";
+/// How many /27 slices the public /24 holds.
+pub const WAN_SLICES: u32 = 8;
+/// How many lab slots are tried before giving up.
+pub const MAX_SLOTS: u32 = 24;
+
+/// Every address of one lab, by role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressPlan {
+    pub slot: u32,
+    pub wan: Ipv4Net,
+    pub lan: Ipv4Net,
+    /// The internet client: the Docker host's address on the wan bridge.
+    pub client_ip: Ipv4Addr,
+    pub public_ip: Ipv4Addr,
+    /// An address of the public network nobody holds (fault material).
+    pub wan_unused_ip: Ipv4Addr,
+    /// The Docker host's address on the lan bridge.
+    pub lan_gateway: Ipv4Addr,
+    pub router_lan_ip: Ipv4Addr,
+    pub proxy_ip: Ipv4Addr,
+    pub bridge_ip: Ipv4Addr,
+    pub fqdn: String,
+}
+
+fn host(net: Ipv4Net, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + n)
+}
+
+impl AddressPlan {
+    /// The plan of lab slot `slot` (slot 0 is SPEC section 2's default topology).
+    pub fn for_slot(slot: u32) -> Self {
+        let wan_base = u32::from(Ipv4Addr::new(198, 51, 100, 0)) + (slot % WAN_SLICES) * 32;
+        // Slots that share a public slice are told apart by their LAN, and a slot only runs
+        // when Docker grants both subnets, so two live labs never share either.
+        let wan = Ipv4Net::new(Ipv4Addr::from(wan_base), 27).expect("valid prefix");
+        let lan =
+            Ipv4Net::new(Ipv4Addr::new(172, 30, 77 + slot as u8, 0), 24).expect("valid prefix");
+        AddressPlan {
+            slot,
+            wan,
+            lan,
+            client_ip: host(wan, 1),
+            public_ip: host(wan, 2),
+            wan_unused_ip: host(wan, 29),
+            lan_gateway: host(lan, 1),
+            router_lan_ip: host(lan, 2),
+            proxy_ip: host(lan, 10),
+            bridge_ip: host(lan, 20),
+            fqdn: FQDN.to_string(),
+        }
+    }
+
+    /// The placeholders of SPEC section 2, with their values in this plan.
+    pub fn placeholders(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("FQDN", self.fqdn.clone()),
+            ("PUBLIC_IP", self.public_ip.to_string()),
+            ("ROUTER_LAN_IP", self.router_lan_ip.to_string()),
+            ("PROXY_IP", self.proxy_ip.to_string()),
+            ("BRIDGE_IP", self.bridge_ip.to_string()),
+            ("LAN_SUBNET", self.lan.to_string()),
+            ("WAN_SUBNET", self.wan.to_string()),
+            ("WAN_UNUSED_IP", self.wan_unused_ip.to_string()),
+            ("CLIENT_IP", self.client_ip.to_string()),
+        ]
+    }
+
+    /// The lab's guard for packets the internet client sends.
+    pub fn guard(&self) -> Guard {
+        Guard {
+            wan: self.wan,
+            client_ip: self.client_ip,
+        }
+    }
+
+    /// Names a lab address by its role, for reports that must not depend on the slot.
+    pub fn role_of(&self, ip: Ipv4Addr) -> Option<&'static str> {
+        let roles = [
+            (self.public_ip, "PUBLIC_IP"),
+            (self.client_ip, "CLIENT_IP"),
+            (self.wan_unused_ip, "WAN_UNUSED_IP"),
+            (self.router_lan_ip, "ROUTER_LAN_IP"),
+            (self.proxy_ip, "PROXY_IP"),
+            (self.bridge_ip, "BRIDGE_IP"),
+            (self.lan_gateway, "LAN_GATEWAY"),
+        ];
+        roles.iter().find(|(a, _)| *a == ip).map(|(_, r)| *r)
+    }
+}
+
+/// Refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused to send to {dest}: outside the lab's public network {wan} (the internet client only talks to the lab's wan side)")]
+pub struct OutsideLab {
+    pub dest: IpAddr,
+    pub wan: Ipv4Net,
+}
+
+/// The internet client's socket-level guard: every probe asks it before it sends. The client
+/// behaves like a host on the internet, so only addresses on the lab's wan are allowed, even
+/// though the Docker host also sits on the lan bridge.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard {
+    wan: Ipv4Net,
+    client_ip: Ipv4Addr,
+}
+
+impl Guard {
+    pub fn check(&self, dest: SocketAddr) -> Result<SocketAddr, OutsideLab> {
+        match dest.ip() {
+            IpAddr::V4(v4) if self.wan.contains(&v4) && v4 != self.client_ip => Ok(dest),
+            ip => Err(OutsideLab {
+                dest: ip,
+                wan: self.wan,
+            }),
+        }
+    }
+
+    /// The address probes bind to, so packets leave as the internet client.
+    pub fn client_ip(&self) -> Ipv4Addr {
+        self.client_ip
+    }
+
+    /// A TCP connection to a lab address, with the guard and a deadline.
+    pub async fn connect_tcp(
+        &self,
+        dest: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        let dest = self.check(dest).map_err(std::io::Error::other)?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(self.client_ip.into(), 0))?;
+        match tokio::time::timeout(timeout, socket.connect(dest)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from {dest} within {} ms", timeout.as_millis()),
+            )),
+        }
+    }
+}
+
+/// Subnets the host already uses (routes other than the default): a lab there would cut the
+/// machine off from them.
+pub fn host_subnets() -> Vec<Ipv4Net> {
+    let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
+        return Vec::new();
+    };
+    parse_proc_net_route(&text)
+}
+
+/// Parses /proc/net/route (little-endian hex destination and mask), skipping default routes.
+pub fn parse_proc_net_route(text: &str) -> Vec<Ipv4Net> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            // The kernel prints the network-order bytes as a little-endian word.
+            let prefix = mask.count_ones();
+            if prefix == 0 {
+                return None;
+            }
+            Ipv4Net::new(Ipv4Addr::from(dest.swap_bytes()), prefix as u8)
+                .ok()
+                .map(|n| n.trunc())
+        })
+        .collect()
+}
+
+/// Why a slot cannot be used on this host, if it cannot.
+pub fn clash(plan: &AddressPlan, taken: &[Ipv4Net], avoid: &[Ipv4Addr]) -> Option<String> {
+    for net in [plan.wan, plan.lan] {
+        if let Some(t) = taken
+            .iter()
+            .find(|t| t.contains(&net.network()) || net.contains(&t.network()))
+        {
+            return Some(format!("{net} overlaps the host's route to {t}"));
+        }
+        if let Some(a) = avoid.iter().find(|a| net.contains(*a)) {
+            return Some(format!(
+                "{net} holds {a}, an address this host needs (its package mirror)"
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn slot_zero_is_the_spec_default() {
+        let p = AddressPlan::for_slot(0);
+        assert_eq!(p.public_ip, Ipv4Addr::new(198, 51, 100, 2));
+        assert_eq!(p.client_ip, Ipv4Addr::new(198, 51, 100, 1));
+        assert_eq!(p.proxy_ip, Ipv4Addr::new(172, 30, 77, 10));
+        assert_eq!(p.bridge_ip, Ipv4Addr::new(172, 30, 77, 20));
+        assert_eq!(p.router_lan_ip, Ipv4Addr::new(172, 30, 77, 2));
+    }
+
+    #[test]
+    fn guard_refuses_everything_but_the_wan() {
+        let p = AddressPlan::for_slot(1);
+        let g = p.guard();
+        assert!(g.check(SocketAddr::new(p.public_ip.into(), 443)).is_ok());
+        for bad in [
+            p.bridge_ip,
+            p.proxy_ip,
+            p.client_ip,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(8, 8, 8, 8),
+            Ipv4Addr::new(198, 51, 100, 2),
+        ] {
+            assert!(
+                g.check(SocketAddr::new(bad.into(), 443)).is_err(),
+                "{bad} must be refused"
+            );
+        }
+        assert!(g.check("[::1]:443".parse().unwrap()).is_err());
+    }
+
+    #[tokio::test]
+    async fn guard_refuses_to_connect_outside_without_sending() {
+        let g = AddressPlan::for_slot(0).guard();
+        // An address outside the lab: the error is the guard's, returned before any socket
+        // exists, so no SYN can leave.
+        let err = g
+            .connect_tcp(
+                "192.0.2.1:80".parse().unwrap(),
+                std::time::Duration::from_millis(10),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("outside the lab"), "{err}");
+    }
+
+    #[test]
+    fn proc_net_route_is_read() {
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        assert_eq!(
+            parse_proc_net_route(text),
+            vec!["192.0.2.0/24".parse::<Ipv4Net>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn clash_is_found() {
+        let p = AddressPlan::for_slot(0);
+        assert!(clash(&p, &["172.30.0.0/16".parse().unwrap()], &[]).is_some());
+        assert!(clash(&p, &["192.0.2.0/24".parse().unwrap()], &[]).is_none());
+        assert!(clash(&p, &[], &[Ipv4Addr::new(198, 51, 100, 7)]).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn route_parser_never_panics(s in "\\PC*") {
+            let _ = parse_proc_net_route(&s);
+        }
+
+        #[test]
+        fn slots_never_overlap(a in 0u32..MAX_SLOTS, b in 0u32..MAX_SLOTS) {
+            prop_assume!(a != b);
+            let (pa, pb) = (AddressPlan::for_slot(a), AddressPlan::for_slot(b));
+            prop_assert!(!pa.lan.contains(&pb.lan.network()));
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Profiles (SPEC section 5) and faults (section 6): a directory of config files in the
+//! operator's form plus a small manifest, loaded, overlaid, validated and rendered.
+
+use crate::net::AddressPlan;
+use crate::vhost::ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The files a profile may hold, relative to its directory.
+pub const VHOST: &str = "apache/site.conf";
+pub const RULES: &str = "router/rules.v4";
+pub const JVB_PROPERTIES: &str = "videobridge/sip-communicator.properties";
+pub const JVB_CONF: &str = "videobridge/jvb.conf";
+pub const JICOFO_PROPERTIES: &str = "jicofo/sip-communicator.properties";
+const KNOWN_FILES: [&str; 5] = [VHOST, RULES, JVB_PROPERTIES, JVB_CONF, JICOFO_PROPERTIES];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReturnPath {
+    /// Backends route via the router (symmetric NAT).
+    Routed,
+    /// The bridge host's replies bypass the router (fault material).
+    Direct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendCert {
+    /// Signed by the lab CA, for profiles whose proxy verifies the upstream.
+    LabCa,
+    /// Self-signed for the FQDN, as Jitsi's installer makes it.
+    SelfSigned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyCert {
+    Lab,
+    Expired,
+    WrongName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub description: String,
+    /// Whether the profile has ICE-TCP: decides nat/tcp/1 and ice/candidates/4, never what
+    /// the bridge happens to advertise.
+    pub ice_tcp: bool,
+    pub return_path: ReturnPath,
+    pub backend_cert: BackendCert,
+    #[serde(default = "default_proxy_cert")]
+    pub proxy_cert: ProxyCert,
+}
+
+fn default_proxy_cert() -> ProxyCert {
+    ProxyCert::Lab
+}
+
+/// Manifest fields a fault may override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestOverride {
+    pub ice_tcp: Option<bool>,
+    pub return_path: Option<ReturnPath>,
+    pub backend_cert: Option<BackendCert>,
+    pub proxy_cert: Option<ProxyCert>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultManifest {
+    pub description: String,
+    /// The one change, in words.
+    pub change: String,
+    #[serde(default = "default_base")]
+    pub base: String,
+    /// The MUST failures the suite must report, exactly.
+    pub must_fail: Vec<String>,
+    #[serde(default)]
+    pub manifest: ManifestOverride,
+    /// Files of the base removed by the fault.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+fn default_base() -> String {
+    "reference".into()
+}
+
+/// One config file and where it came from (for file:line errors).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub origin: PathBuf,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub manifest: Manifest,
+    pub files: BTreeMap<&'static str, SourceFile>,
+    pub fault: Option<(String, FaultManifest)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("no profile `{name}`: looked for {dir}; known profiles: {known}")]
+    NotFound {
+        name: String,
+        dir: String,
+        known: String,
+    },
+    #[error("no fault `{name}`: looked for {dir}; known faults: {known}")]
+    NoFault {
+        name: String,
+        dir: String,
+        known: String,
+    },
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{file}: {reason}")]
+    Io { file: String, reason: String },
+}
+
+fn read(path: &Path) -> Result<String, ProfileError> {
+    std::fs::read_to_string(path).map_err(|e| ProfileError::Io {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> ProfileError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+        .unwrap_or(1);
+    ConfigError {
+        file: path.display().to_string(),
+        line,
+        reason: e.message().to_string(),
+    }
+    .into()
+}
+
+/// The names of the subdirectories of `dir`, for "known: ..." hints.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    v.sort();
+    v
+}
+
+impl Profile {
+    /// Loads `fixtures/profiles/NAME`, or a directory given by path.
+    pub fn load(fixtures: &Path, name_or_dir: &str) -> Result<Profile, ProfileError> {
+        let as_path = Path::new(name_or_dir);
+        let dir = if name_or_dir.contains('/') || as_path.is_absolute() {
+            as_path.to_path_buf()
+        } else {
+            fixtures.join("profiles").join(name_or_dir)
+        };
+        let manifest_path = dir.join("manifest.toml");
+        if !manifest_path.is_file() {
+            return Err(ProfileError::NotFound {
+                name: name_or_dir.into(),
+                dir: dir.display().to_string(),
+                known: names_in(&fixtures.join("profiles")).join(", "),
+            });
+        }
+        let text = read(&manifest_path)?;
+        let manifest: Manifest =
+            toml::from_str(&text).map_err(|e| toml_error(&manifest_path, &text, e))?;
+        let mut files = BTreeMap::new();
+        for rel in KNOWN_FILES {
+            let p = dir.join(rel);
+            if p.is_file() {
+                files.insert(
+                    rel,
+                    SourceFile {
+                        text: read(&p)?,
+                        origin: p,
+                    },
+                );
+            }
+        }
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(name_or_dir)
+            .to_string();
+        let profile = Profile {
+            name,
+            manifest,
+            files,
+            fault: None,
+        };
+        profile.validate_shape()?;
+        Ok(profile)
+    }
+
+    /// Applies fault `name` (`fixtures/faults/NAME`) on top of its base profile.
+    pub fn load_fault(fixtures: &Path, name: &str) -> Result<Profile, ProfileError> {
+        let dir = fixtures.join("faults").join(name);
+        let path = dir.join("fault.toml");
+        if !path.is_file() {
+            return Err(ProfileError::NoFault {
+                name: name.into(),
+                dir: dir.display().to_string(),
+                known: names_in(&fixtures.join("faults")).join(", "),
+            });
+        }
+        let text = read(&path)?;
+        let fault: FaultManifest =
+            toml::from_str(&text).map_err(|e| toml_error(&path, &text, e))?;
+        let mut p = Profile::load(fixtures, &fault.base)?;
+        for rel in KNOWN_FILES {
+            let f = dir.join(rel);
+            if f.is_file() {
+                p.files.insert(
+                    rel,
+                    SourceFile {
+                        text: read(&f)?,
+                        origin: f,
+                    },
+                );
+            }
+        }
+        for rel in &fault.remove {
+            let Some(known) = KNOWN_FILES.iter().find(|k| *k == rel) else {
+                return Err(ConfigError {
+                    file: path.display().to_string(),
+                    line: 1,
+                    reason: format!(
+                        "remove: `{rel}` is not a profile file ({})",
+                        KNOWN_FILES.join(", ")
+                    ),
+                }
+                .into());
+            };
+            p.files.remove(known);
+        }
+        let o = &fault.manifest;
+        let m = &mut p.manifest;
+        m.ice_tcp = o.ice_tcp.unwrap_or(m.ice_tcp);
+        m.return_path = o.return_path.unwrap_or(m.return_path);
+        m.backend_cert = o.backend_cert.unwrap_or(m.backend_cert);
+        m.proxy_cert = o.proxy_cert.unwrap_or(m.proxy_cert);
+        p.fault = Some((name.to_string(), fault));
+        p.validate_shape()?;
+        Ok(p)
+    }
+
+    fn validate_shape(&self) -> Result<(), ProfileError> {
+        for rel in [VHOST, RULES] {
+            if !self.files.contains_key(rel) {
+                return Err(ProfileError::Io {
+                    file: format!("profile {}", self.name),
+                    reason: format!("missing {rel}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn file(&self, rel: &str) -> Option<&SourceFile> {
+        self.files.get(rel)
+    }
+
+    /// Renders every file for `plan` and checks the ones the harness can read (vhost, rules),
+    /// so errors name the operator's file and line before any container starts.
+    pub fn render(&self, plan: &AddressPlan) -> Result<Rendered, ProfileError> {
+        let vars = plan.placeholders();
+        let files: BTreeMap<&'static str, String> = self
+            .files
+            .iter()
+            .map(|(k, f)| (*k, render(&f.text, &vars)))
+            .collect();
+        let vhost_src = &self.files[VHOST];
+        let vhosts = crate::vhost::parse(&vhost_src.origin, &files[VHOST])?;
+        crate::rules::parse(&self.files[RULES].origin, &files[RULES])?;
+        Ok(Rendered {
+            acme_webroot: vhosts.acme_webroot(),
+            files,
+        })
+    }
+}
+
+/// A profile's files with the lab's addresses in.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub files: BTreeMap<&'static str, String>,
+    pub acme_webroot: String,
+}
+
+/// Replaces `${NAME}` for the lab's placeholders; anything else (Apache's own `${APACHE_LOG_DIR}`)
+/// is left for the program that reads the file. Line structure is kept, so line numbers in
+/// errors from the lab's programs are the source file's.
+pub fn render(text: &str, vars: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find('}').map(|end| (&after[..end], end)) {
+            Some((name, end)) if vars.iter().any(|(k, _)| *k == name) => {
+                let value = &vars.iter().find(|(k, _)| *k == name).expect("checked").1;
+                out.push_str(value);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    }
+
+    #[test]
+    fn placeholders_render_and_foreign_ones_stay() {
+        let plan = AddressPlan::for_slot(0);
+        let out = render(
+            "a ${PUBLIC_IP} ${APACHE_LOG_DIR} ${FQDN}$0 ${",
+            &plan.placeholders(),
+        );
+        assert_eq!(out, "a 198.51.100.2 ${APACHE_LOG_DIR} meet.lab.test$0 ${");
+    }
+
+    #[test]
+    fn shipped_profiles_load_and_render() {
+        let plan = AddressPlan::for_slot(3);
+        for name in names_in(&fixtures().join("profiles")) {
+            let p = Profile::load(&fixtures(), &name).unwrap();
+            let r = p.render(&plan).unwrap();
+            for text in r.files.values() {
+                for (k, _) in plan.placeholders() {
+                    assert!(
+                        !text.contains(&format!("${{{k}}}")),
+                        "{name}: {k} left unrendered"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shipped_faults_load() {
+        for name in names_in(&fixtures().join("faults")) {
+            let p = Profile::load_fault(&fixtures(), &name).unwrap();
+            assert!(p.fault.is_some());
+            p.render(&AddressPlan::for_slot(0)).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_profile_lists_known_ones() {
+        let e = Profile::load(&fixtures(), "nope").unwrap_err().to_string();
+        assert!(e.contains("reference"), "{e}");
+    }
+
+    #[test]
+    fn bad_manifest_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manifest.toml"),
+            "description = \"x\"\nice_tcp = maybe\n",
+        )
+        .unwrap();
+        let e = Profile::load(&fixtures(), dir.path().to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("manifest.toml:2"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn render_never_panics(s in "\\PC*") {
+            let _ = render(&s, &AddressPlan::for_slot(0).placeholders());
+        }
+
+        #[test]
+        fn render_keeps_line_count(s in "[a-z${}\\n_A-Z]*") {
+            let out = render(&s, &AddressPlan::for_slot(0).placeholders());
+            prop_assert_eq!(out.lines().count(), s.lines().count());
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The one catalogue of checks (SPEC section 3), in the manner of h2spec: each entry is an id,
+//! a severity, the requirement it enforces, and the function that judges it. Checks not built
+//! yet are simply absent.
+
+use crate::checks::{http, proxy, tls, Ctx, Verdict};
+use crate::report::Severity;
+use futures_util::future::BoxFuture;
+
+pub type CheckFn = for<'a> fn(&'a Ctx<'a>) -> BoxFuture<'a, Verdict>;
+
+pub struct Check {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub requirement: &'static str,
+    pub run: CheckFn,
+    /// Changes the lab: runs alone, after every other check.
+    pub exclusive: bool,
+}
+
+macro_rules! check {
+    ($id:literal, $sev:ident, $title:literal, $req:literal, $f:path) => {
+        check!($id, $sev, $title, $req, $f, false)
+    };
+    ($id:literal, $sev:ident, $title:literal, $req:literal, $f:path, $excl:literal) => {
+        Check {
+            id: $id,
+            severity: Severity::$sev,
+            title: $title,
+            requirement: $req,
+            run: |ctx| Box::pin($f(ctx)),
+            exclusive: $excl,
+        }
+    };
+}
+
+pub static CATALOGUE: &[Check] = &[
+    check!("http/redirect/1", Must, "HTTP redirects permanently to HTTPS",
+        "`GET http://FQDN/` on the public address answers 301 with `Location: https://FQDN/`", http::redirect_1),
+    check!("http/redirect/2", Must, "the redirect keeps path and query",
+        "path and query survive the redirect: `/SomeRoom?lang=fr` -> `https://FQDN/SomeRoom?lang=fr` (any 3xx)", http::redirect_2),
+    check!("http/redirect/3", Should, "the redirect keeps percent-encoding",
+        "percent-encoded characters survive the redirect: `/a%3Fb` -> `https://FQDN/a%3Fb` (Apache's `RedirectMatch ... $0` decodes it to `/a?b`, turning part of the path into a query)", http::redirect_3),
+    check!("http/acme/1", Must, "ACME tokens are served over HTTP",
+        "a token placed in the proxy's ACME webroot is served at `http://FQDN/.well-known/acme-challenge/<token>` with 200 and its exact content, not redirected", http::acme_1),
+    check!("http/acme/2", Must, "unknown ACME tokens answer 404",
+        "an unknown token under that path answers 404 over plain HTTP (not 3xx, not 5xx)", http::acme_2),
+    check!("http/acme/3", Must, "the ACME exemption is exact",
+        "the exemption is exact: `/.well-known/acme-challengeX/t`, `/.well-known/security.txt` and `/x/.well-known/acme-challenge/t` are still redirected to https (any 3xx)", http::acme_3),
+    check!("http/acme/4", Should, "the challenge directory does not list",
+        "the challenge directory itself (`/.well-known/acme-challenge/`) does not list its files (Debian's default `Options Indexes` does)", http::acme_4),
+    check!("tls/cert/1", Must, "the certificate verifies for the FQDN",
+        ":443 with SNI=FQDN presents a chain that verifies to the lab root, with a SAN for FQDN, inside its validity", tls::cert_1),
+    check!("tls/cert/2", Should, "the certificate has 30 days left",
+        "the certificate has at least 30 days left", tls::cert_2),
+    check!("tls/protocol/1", Must, "TLS 1.2 or 1.3",
+        "TLS 1.2 or 1.3 is negotiated", tls::protocol_1),
+    check!("tls/hsts/1", Should, "HSTS for at least 180 days",
+        "responses carry Strict-Transport-Security with max-age >= 15552000", tls::hsts_1),
+    check!("proxy/backend/1", Must, "the proxy serves the bridge host's front page",
+        "`GET https://FQDN/` answers 200 with the bridge host's front page (its marker), i.e. the proxy reaches the backend over HTTPS", proxy::backend_1),
+    check!("proxy/backend/2", Must, "requests reach the backend intact",
+        "`/config.js`, `/SomeRoom` and a BOSH POST to `/http-bind` reach the backend with method, path and body intact", proxy::backend_2),
+    check!("proxy/backend/3", Must, "backend redirects stay on the FQDN",
+        "a redirect issued by the backend reaches the client with Location on `https://FQDN/...`, never the internal address", proxy::backend_3),
+    check!("proxy/websocket/1", Must, "XMPP websocket through the proxy",
+        "a WebSocket upgrade at `wss://FQDN/xmpp-websocket` completes (101) and a frame round-trips", proxy::websocket_1),
+    check!("proxy/websocket/2", Must, "colibri websocket through the proxy",
+        "the same at `wss://FQDN/colibri-ws/<id>/<conf>/<endpoint>`", proxy::websocket_2),
+    check!("proxy/upstream-tls/1", Should, "the proxy authenticates the backend",
+        "the proxy authenticates the backend: if the backend presents a certificate the proxy does not trust, the client gets an error (Apache answers 500 Proxy Error) rather than the content", proxy::upstream_tls_1, true),
+    check!("proxy/forwarded/1", Should, "the backend learns the client and the host",
+        "the backend sees the client's address in X-Forwarded-For and the FQDN in X-Forwarded-Host", proxy::forwarded_1),
+];
+
+/// `*` matches any run of characters; anything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .filter(|i| rest.is_char_boundary(*i))
+                .any(|i| glob_match(tail, &rest[i..]))
+        }
+    }
+}
+
+pub fn find(id: &str) -> Option<&'static Check> {
+    CATALOGUE.iter().find(|c| c.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut ids: Vec<&str> = CATALOGUE.iter().map(|c| c.id).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate check ids");
+        for c in CATALOGUE {
+            let parts: Vec<&str> = c.id.split('/').collect();
+            assert_eq!(parts.len(), 3, "{}", c.id);
+            assert!(parts[2].parse::<u32>().is_ok(), "{}", c.id);
+            assert!(!c.requirement.is_empty() && !c.title.is_empty());
+        }
+    }
+
+    #[test]
+    fn only_upstream_tls_changes_the_lab() {
+        let ex: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|c| c.exclusive)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ex, vec!["proxy/upstream-tls/1"]);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("http/*", "http/acme/1"));
+        assert!(glob_match("*/websocket/*", "proxy/websocket/2"));
+        assert!(!glob_match("tls/*", "http/acme/1"));
+        assert!(glob_match("tls/cert/1", "tls/cert/1"));
+    }
+
+    proptest! {
+        #[test]
+        fn glob_never_panics(p in "\\PC{0,12}", t in "\\PC{0,24}") {
+            let _ = glob_match(&p, &t);
+        }
+
+        #[test]
+        fn star_matches_everything(t in "\\PC{0,24}") {
+            prop_assert!(glob_match("*", &t));
+        }
+    }
+}

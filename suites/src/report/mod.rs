@@ -1,0 +1,121 @@
+//! The report model (SPEC section 4) and its renderers, pure functions of a [`Report`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Must,
+    Should,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Warn,
+    Skip,
+    Error,
+}
+
+/// One check's outcome, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub id: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub title: String,
+    pub requirement: String,
+    pub expected: String,
+    pub actual: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub fqdn: String,
+    pub public_ip: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub skip: usize,
+    pub error: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub images_ms: u64,
+    pub lab_up_ms: u64,
+    pub checks_ms: u64,
+    pub teardown_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub tool: Tool,
+    pub profile: String,
+    pub fault: Option<String>,
+    pub target: Target,
+    /// What the lab ran: package versions (apache2, nginx, iptables), keyed by package.
+    pub lab: BTreeMap<String, String>,
+    pub checks: Vec<CheckReport>,
+    pub summary: Summary,
+    pub timings: Timings,
+}
+
+impl Report {
+    pub fn summarize(checks: &[CheckReport]) -> Summary {
+        let mut s = Summary {
+            total: checks.len(),
+            ..Default::default()
+        };
+        for c in checks {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Warn => s.warn += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+        }
+        s
+    }
+
+    /// MUST checks that failed or errored: these fail the run (exit 1).
+    pub fn must_failures(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| {
+                c.severity == Severity::Must && matches!(c.status, Status::Fail | Status::Error)
+            })
+            .map(|c| c.id.as_str())
+            .collect()
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if self.must_failures().is_empty() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod text;

@@ -1,0 +1,154 @@
+//! One run of the suite: images, lab, checks, teardown, report. Shared by the CLI and the tests.
+
+use crate::catalogue::Check;
+use crate::report::{Report, Target, Timings, Tool};
+use crate::runner;
+use jc_harness::host::{self, HostSetup, SetupError};
+use jc_harness::images::{self, BuildOptions};
+use jc_harness::lab::{bridgebin, Lab, LabError};
+use jc_harness::profile::Profile;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: String,
+    pub fault: Option<String>,
+    pub only: Vec<String>,
+    pub keep: bool,
+    pub setup: HostSetup,
+}
+
+impl RunOptions {
+    pub fn profile(name: &str) -> Self {
+        RunOptions {
+            profile: name.into(),
+            fault: None,
+            only: Vec::new(),
+            keep: false,
+            setup: HostSetup::from_env(),
+        }
+    }
+
+    pub fn fault(name: &str) -> Self {
+        RunOptions {
+            fault: Some(name.into()),
+            ..Self::profile("reference")
+        }
+    }
+}
+
+/// The lab could not be set up, or the input is wrong: exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl From<SetupError> for RunError {
+    fn from(e: SetupError) -> Self {
+        RunError {
+            kind: e.kind,
+            message: e.message,
+        }
+    }
+}
+
+impl From<LabError> for RunError {
+    fn from(e: LabError) -> Self {
+        RunError {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub fn fixtures() -> PathBuf {
+    bridgebin::workspace_root().join("fixtures")
+}
+
+pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
+    let p = match &opts.fault {
+        Some(f) => Profile::load_fault(&fixtures(), f),
+        None => Profile::load(&fixtures(), &opts.profile),
+    };
+    p.map_err(|e| RunError {
+        kind: "profile",
+        message: e.to_string(),
+    })
+}
+
+pub struct Outcome {
+    pub report: Report,
+    /// With `keep`: how to reach and remove the lab.
+    pub kept: Option<String>,
+}
+
+/// Builds what is missing, runs the lab and the selected checks, and tears down.
+pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
+    let profile = load_profile(opts)?;
+    let checks: Vec<&'static Check> = runner::selected(&opts.only);
+    if checks.is_empty() {
+        return Err(RunError {
+            kind: "usage",
+            message: format!(
+                "--only {} matches no check (see `jitsi-conformance list`)",
+                opts.only.join(" ")
+            ),
+        });
+    }
+    let docker = host::docker(opts.setup).await?;
+    let t = Instant::now();
+    let fixtures = fixtures();
+    let (imgs, bin) = tokio::join!(
+        images::ensure(
+            &docker,
+            &fixtures,
+            BuildOptions {
+                rebuild: false,
+                setup: opts.setup
+            }
+        ),
+        bridgebin::ensure()
+    );
+    let (imgs, _) = (imgs?, bin?);
+    let images_ms = t.elapsed().as_millis() as u64;
+    let lab = Lab::up(&docker, &imgs, profile).await?;
+    let t = Instant::now();
+    let results = runner::run(&lab, &checks).await;
+    let checks_ms = t.elapsed().as_millis() as u64;
+    let report = Report {
+        tool: Tool {
+            name: "jitsi-conformance".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        profile: lab
+            .profile
+            .fault
+            .as_ref()
+            .map(|(_, f)| f.base.clone())
+            .unwrap_or_else(|| lab.profile.name.clone()),
+        fault: lab.profile.fault.as_ref().map(|(n, _)| n.clone()),
+        target: Target {
+            fqdn: lab.plan.fqdn.clone(),
+            public_ip: lab.plan.public_ip.to_string(),
+        },
+        lab: lab.versions.clone(),
+        summary: Report::summarize(&results),
+        checks: results,
+        timings: Timings {
+            images_ms,
+            lab_up_ms: lab.up_ms as u64,
+            checks_ms,
+            teardown_ms: 0,
+        },
+    };
+    let mut outcome = Outcome { report, kept: None };
+    if opts.keep {
+        outcome.kept = Some(lab.keep());
+    } else {
+        outcome.report.timings.teardown_ms = lab.down().await.as_millis() as u64;
+    }
+    Ok(outcome)
+}
