@@ -4,11 +4,12 @@ use crate::catalogue::Check;
 use crate::report::{Report, Target, Timings, Tool};
 use crate::runner;
 use jc_harness::host::{self, HostSetup, SetupError};
-use jc_harness::images::{self, BuildOptions};
+use jc_harness::images::{self, BuildOptions, Images};
 use jc_harness::lab::{bridgebin, Lab, LabError};
 use jc_harness::profile::Profile;
 use std::path::PathBuf;
 use std::time::Instant;
+use testcontainers::bollard::Docker;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -85,9 +86,41 @@ pub struct Outcome {
     pub kept: Option<String>,
 }
 
+/// Images are checked once per process: parallel runs (tests, the fault catalogue) must not
+/// build the same recipe side by side. Only the tags are kept, not the Docker client, which
+/// belongs to the runtime that made it.
+static IMAGES: tokio::sync::OnceCell<Images> = tokio::sync::OnceCell::const_new();
+
+pub async fn ensure_images(docker: &Docker, setup: HostSetup) -> Result<Images, SetupError> {
+    IMAGES
+        .get_or_try_init(|| async move {
+            images::ensure(
+                docker,
+                &fixtures(),
+                BuildOptions {
+                    rebuild: false,
+                    setup,
+                },
+            )
+            .await
+        })
+        .await
+        .cloned()
+}
+
+/// Builds what is missing and starts the lab of `opts`; also the time images took.
+pub async fn start_lab(opts: &RunOptions) -> Result<(Lab, u64), RunError> {
+    let profile = load_profile(opts)?;
+    let docker = host::docker(opts.setup).await?;
+    let t = Instant::now();
+    let (imgs, bin) = tokio::join!(ensure_images(&docker, opts.setup), bridgebin::ensure());
+    let (imgs, _) = (imgs?, bin?);
+    let images_ms = t.elapsed().as_millis() as u64;
+    Ok((Lab::up(&docker, &imgs, profile).await?, images_ms))
+}
+
 /// Builds what is missing, runs the lab and the selected checks, and tears down.
 pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
-    let profile = load_profile(opts)?;
     let checks: Vec<&'static Check> = runner::selected(&opts.only);
     if checks.is_empty() {
         return Err(RunError {
@@ -98,23 +131,8 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             ),
         });
     }
-    let docker = host::docker(opts.setup).await?;
-    let t = Instant::now();
-    let fixtures = fixtures();
-    let (imgs, bin) = tokio::join!(
-        images::ensure(
-            &docker,
-            &fixtures,
-            BuildOptions {
-                rebuild: false,
-                setup: opts.setup
-            }
-        ),
-        bridgebin::ensure()
-    );
-    let (imgs, _) = (imgs?, bin?);
-    let images_ms = t.elapsed().as_millis() as u64;
-    let lab = Lab::up(&docker, &imgs, profile).await?;
+    let (lab, images_ms) = start_lab(opts).await?;
+
     let t = Instant::now();
     let results = runner::run(&lab, &checks).await;
     let checks_ms = t.elapsed().as_millis() as u64;

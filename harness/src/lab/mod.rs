@@ -108,7 +108,15 @@ impl Lab {
         let bridge_bin = bridgebin::ensure().await?;
         sweep::stale(docker).await;
         let id = random_hex(8);
-        let (plan, networks) = create_networks(docker, &id).await?;
+        // Registered before anything exists, so Ctrl-C during creation finds it.
+        sweep::register(&id);
+        let (plan, networks) = match create_networks(docker, &id).await {
+            Ok(v) => v,
+            Err(e) => {
+                sweep::unregister(&id);
+                return Err(e);
+            }
+        };
         let workdir = std::env::temp_dir().join(format!("jc-lab-{id}"));
         let mut lab = Lab {
             id: id.clone(),
@@ -130,7 +138,6 @@ impl Lab {
             workdir,
             down: false,
         };
-        sweep::register(&lab.id);
         lab.acme.webroot = lab.rendered.acme_webroot.clone();
         if let Err(e) = lab.start(images, &bridge_bin).await {
             lab.teardown().await;

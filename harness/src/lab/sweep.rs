@@ -28,6 +28,8 @@ pub fn all_live_blocking() {
     let ids = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for id in ids {
         lab_blocking(&id);
+        // Keep it registered: the signal handler checks again that it is gone.
+        register(&id);
     }
 }
 
@@ -41,9 +43,31 @@ pub fn install_signal_handler() {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
         eprintln!("jitsi-conformance: interrupted; removing this run's labs");
-        std::thread::spawn(all_live_blocking).join().ok();
+        // A lab may be half-way up: Docker can finish a create that was in flight after a
+        // sweep listed it, so sweep until two passes in a row find the labs gone.
+        std::thread::spawn(|| {
+            let ids = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for _ in 0..10 {
+                all_live_blocking();
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                if ids.iter().all(|id| lab_is_gone_blocking(id)) {
+                    break;
+                }
+            }
+        })
+        .join()
+        .ok();
         std::process::exit(130);
     });
+}
+
+fn lab_is_gone_blocking(id: &str) -> bool {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return true };
+    rt.block_on(async {
+        let Ok(d) = Docker::connect_with_local_defaults() else { return true };
+        let Ok(d) = d.negotiate_version().await else { return true };
+        !labs(&d).await.contains_key(id)
+    })
 }
 
 /// Removes lab `id` on a fresh runtime (callable from Drop, with or without a runtime).

@@ -1,0 +1,29 @@
+# jitsi-conformance: recipes a user reaches for. `just --list` shows them.
+
+# Run the lab with the reference profile (pass e.g. `--profile blog-2020 --format json`).
+lab *ARGS:
+    cargo run --release -- lab {{ARGS}}
+
+# The test suite, as CI runs it.
+test:
+    cargo test
+
+# Build the lab's images (add --rebuild to force).
+images *ARGS:
+    cargo run --release -- images {{ARGS}}
+
+# Warm wall-clock benchmark; `just bench --cold` removes the images first.
+bench *ARGS:
+    scripts/bench.sh {{ARGS}}
+
+# A report for one profile into reports/<profile>/ (json, md, junit).
+report PROFILE="reference":
+    cargo run --release -- lab --profile {{PROFILE}} --out reports/{{PROFILE}} --format text
+
+# Remove every lab of the project on this host; `just clean --images` removes its images too.
+clean *ARGS:
+    cargo run --release -- clean {{ARGS}}
+
+# The check catalogue.
+list:
+    cargo run --release -- list
