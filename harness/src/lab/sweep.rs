@@ -62,10 +62,19 @@ pub fn install_signal_handler() {
 }
 
 fn lab_is_gone_blocking(id: &str) -> bool {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return true };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return true;
+    };
     rt.block_on(async {
-        let Ok(d) = Docker::connect_with_local_defaults() else { return true };
-        let Ok(d) = d.negotiate_version().await else { return true };
+        let Ok(d) = Docker::connect_with_local_defaults() else {
+            return true;
+        };
+        let Ok(d) = d.negotiate_version().await else {
+            return true;
+        };
         !labs(&d).await.contains_key(id)
     })
 }
