@@ -8,6 +8,7 @@ pub mod host;
 pub mod images;
 pub mod lab;
 pub mod net;
+pub mod operator;
 pub mod pki;
 pub mod probe;
 pub mod profile;

@@ -13,6 +13,8 @@ pub const RULES: &str = "router/rules.v4";
 pub const JVB_PROPERTIES: &str = "videobridge/sip-communicator.properties";
 pub const JVB_CONF: &str = "videobridge/jvb.conf";
 pub const JICOFO_PROPERTIES: &str = "jicofo/sip-communicator.properties";
+/// The name of the profile a pre-change run builds from an operator's files.
+pub const OPERATOR: &str = "operator";
 const KNOWN_FILES: [&str; 5] = [VHOST, RULES, JVB_PROPERTIES, JVB_CONF, JICOFO_PROPERTIES];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,6 +54,12 @@ pub struct Manifest {
     pub backend_cert: BackendCert,
     #[serde(default = "default_proxy_cert")]
     pub proxy_cert: ProxyCert,
+    /// The FQDN the lab serves (default meet.lab.test); a pre-change run uses the operator's.
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    /// The operator's own certificate and key for the proxy (pre-change run only).
+    #[serde(skip)]
+    pub operator_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 fn default_proxy_cert() -> ProxyCert {
@@ -78,11 +86,27 @@ pub struct FaultManifest {
     pub base: String,
     /// The MUST failures the suite must report, exactly.
     pub must_fail: Vec<String>,
+    /// SHOULD checks that must warn (others may warn too): the teeth of SHOULD-only faults.
+    #[serde(default)]
+    pub must_warn: Vec<String>,
     #[serde(default)]
     pub manifest: ManifestOverride,
     /// Files of the base removed by the fault.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// The change as exact edits of the base's files: each `find` must occur exactly once.
+    #[serde(default)]
+    pub edit: Vec<Edit>,
+}
+
+/// One textual change to a profile file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    pub file: String,
+    pub find: String,
+    #[serde(default)]
+    pub replace: String,
 }
 
 fn default_base() -> String {
@@ -232,6 +256,51 @@ impl Profile {
                 );
             }
         }
+        for (n, e) in fault.edit.iter().enumerate() {
+            let bad = |reason: String| -> ProfileError {
+                // The line of this edit's `[[edit]]` header in fault.toml.
+                let line = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.trim() == "[[edit]]")
+                    .nth(n)
+                    .map(|(i, _)| i + 1)
+                    .unwrap_or(1);
+                ConfigError {
+                    file: path.display().to_string(),
+                    line,
+                    reason: format!("edit #{}: {reason}", n + 1),
+                }
+                .into()
+            };
+            let Some(rel) = KNOWN_FILES.iter().find(|k| **k == e.file) else {
+                return Err(bad(format!(
+                    "`{}` is not a profile file ({})",
+                    e.file,
+                    KNOWN_FILES.join(", ")
+                )));
+            };
+            let Some(f) = p.files.get_mut(rel) else {
+                return Err(bad(format!("the base profile has no {rel}")));
+            };
+            match f.text.matches(&e.find).count() {
+                1 => f.text = f.text.replacen(&e.find, &e.replace, 1),
+                0 => {
+                    return Err(bad(format!(
+                        "{:?} does not occur in {}",
+                        e.find,
+                        f.origin.display()
+                    )))
+                }
+                k => {
+                    return Err(bad(format!(
+                        "{:?} occurs {k} times in {}; make it unique",
+                        e.find,
+                        f.origin.display()
+                    )))
+                }
+            }
+        }
         for rel in &fault.remove {
             let Some(known) = KNOWN_FILES.iter().find(|k| *k == rel) else {
                 return Err(ConfigError {
@@ -267,6 +336,11 @@ impl Profile {
             }
         }
         Ok(())
+    }
+
+    /// A pre-change run of an operator's own files (not a fixture).
+    pub fn is_operator(&self) -> bool {
+        self.name == OPERATOR
     }
 
     pub fn file(&self, rel: &str) -> Option<&SourceFile> {
@@ -367,6 +441,55 @@ mod tests {
             assert!(p.fault.is_some());
             p.render(&AddressPlan::for_slot(0)).unwrap();
         }
+    }
+
+    #[test]
+    fn edits_must_match_exactly_once() {
+        let root = tempfile::tempdir().unwrap();
+        let profiles = root.path().join("profiles");
+        let faults = root.path().join("faults");
+        let base = profiles.join("reference");
+        for rel in ["manifest.toml", VHOST, RULES] {
+            std::fs::create_dir_all(base.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(
+                fixtures().join("profiles/reference").join(rel),
+                base.join(rel),
+            )
+            .unwrap();
+        }
+        let write = |name: &str, body: &str| {
+            std::fs::create_dir_all(faults.join(name)).unwrap();
+            std::fs::write(
+                faults.join(name).join("fault.toml"),
+                format!("description = \"d\"\nchange = \"c\"\nmust_fail = []\n{body}"),
+            )
+            .unwrap();
+        };
+        write(
+            "ok",
+            "[[edit]]\nfile = \"apache/site.conf\"\nfind = \"R=301\"\nreplace = \"R=302\"\n",
+        );
+        let p = Profile::load_fault(root.path(), "ok").unwrap();
+        assert!(p.files[VHOST].text.contains("R=302") && !p.files[VHOST].text.contains("R=301"));
+        write(
+            "absent",
+            "\n[[edit]]\nfile = \"apache/site.conf\"\nfind = \"no such text\"\n",
+        );
+        let e = Profile::load_fault(root.path(), "absent")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fault.toml:5") && e.contains("does not occur"),
+            "{e}"
+        );
+        write(
+            "twice",
+            "[[edit]]\nfile = \"router/rules.v4\"\nfind = \"-A PREROUTING\"\n",
+        );
+        let e = Profile::load_fault(root.path(), "twice")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("occurs 4 times"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! a severity, the requirement it enforces, and the function that judges it. Checks not built
 //! yet are simply absent.
 
-use crate::checks::{http, proxy, tls, Ctx, Verdict};
+use crate::checks::{http, ice, nat, proxy, tls, Ctx, Verdict};
 use crate::report::Severity;
 use futures_util::future::BoxFuture;
 
@@ -71,6 +71,22 @@ pub static CATALOGUE: &[Check] = &[
         "the proxy authenticates the backend: if the backend presents a certificate the proxy does not trust, the client gets an error (Apache answers 500 Proxy Error) rather than the content", proxy::upstream_tls_1, true),
     check!("proxy/forwarded/1", Should, "the backend learns the client and the host",
         "the backend sees the client's address in X-Forwarded-For and the FQDN in X-Forwarded-Host", proxy::forwarded_1),
+    check!("nat/udp/1", Must, "STUN reaches the bridge through the NAT over UDP",
+        "a STUN Binding request with valid ICE credentials (and ICE-CONTROLLED) sent to PUBLIC:10000/udp gets a success response from PUBLIC:10000", nat::udp_1),
+    check!("nat/udp/2", Must, "the UDP answer is the bridge's, authenticated",
+        "a response from PUBLIC:10000 (no such response: fail) has MESSAGE-INTEGRITY (bridge pwd) and FINGERPRINT that verify, so it is the bridge that answered; its XOR-MAPPED-ADDRESS (the client as the bridge saw it) is reported in `actual`", nat::udp_2),
+    check!("nat/tcp/1", Must, "STUN reaches the bridge through the NAT over ICE-TCP",
+        "(ICE-TCP profiles; else skip) a STUN Binding over RFC 4571 framing on PUBLIC:4443/tcp gets an authenticated success response", nat::tcp_1),
+    check!("nat/exposure/1", Should, "only the media and web ports are public",
+        "nothing but 80, 443, 4443/tcp and 10000/udp answers on the public address: at least Jitsi's own other ports (tcp 22, 5222, 5269, 5280, 5347, 8080, 8888, 9090) refuse or stay silent", nat::exposure_1),
+    check!("ice/candidates/1", Must, "a UDP host candidate on the bridge's LAN address",
+        "the bridge advertises a UDP host candidate at BRIDGE_IP:10000", ice::candidates_1),
+    check!("ice/candidates/2", Must, "a UDP srflx candidate on the public address",
+        "the bridge advertises a UDP srflx candidate at PUBLIC_IP:10000 with rel-addr BRIDGE_IP:10000", ice::candidates_2),
+    check!("ice/candidates/3", Must, "only the bridge's own addresses are advertised",
+        "every advertised address is the bridge's own LAN address or the public address (not the proxy's, not a wrong public address, not loopback)", ice::candidates_3),
+    check!("ice/candidates/4", Must, "passive TCP candidates on 4443",
+        "(ICE-TCP profiles; else skip) passive TCP (`tcp` or `ssltcp`) candidates at BRIDGE_IP:4443 (host) and PUBLIC_IP:4443 (srflx)", ice::candidates_4),
 ];
 
 /// `*` matches any run of characters; anything else matches itself.

@@ -31,6 +31,66 @@ pub enum Format {
     Junit,
 }
 
+/// A pre-change run with the operator's own files, as they keep them.
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "Pre-change run (your own files instead of --profile)")]
+pub struct OperatorArgs {
+    /// Your Apache vhost (certificate paths and certbot Includes are pointed at the lab's).
+    #[arg(long, requires = "rules", conflicts_with_all = ["profile", "fault"])]
+    pub vhost: Option<PathBuf>,
+    /// Your router's rules in iptables-save format.
+    #[arg(long, requires = "vhost")]
+    pub rules: Option<PathBuf>,
+    /// The bridge's /etc/jitsi/videobridge/sip-communicator.properties.
+    #[arg(long, requires = "vhost")]
+    pub bridge_config: Option<PathBuf>,
+    /// The bridge's /etc/jitsi/videobridge/jvb.conf.
+    #[arg(long, requires = "vhost")]
+    pub jvb_conf: Option<PathBuf>,
+    /// Jicofo's /etc/jitsi/jicofo/sip-communicator.properties.
+    #[arg(long, requires = "vhost")]
+    pub jicofo_config: Option<PathBuf>,
+    /// Your FQDN (default: the vhost's ServerName).
+    #[arg(long, requires = "vhost")]
+    pub fqdn: Option<String>,
+    /// Your public address (default: the address your DNAT rules match).
+    #[arg(long, requires = "vhost")]
+    pub public_ip: Option<std::net::Ipv4Addr>,
+    /// Whether your bridge has ICE-TCP (default: from the bridge's config).
+    #[arg(long, value_parser = ["on", "off"], requires = "vhost")]
+    pub tcp: Option<String>,
+    /// Your proxy certificate (PEM, with its chain): tls/cert/* judge it.
+    #[arg(long, requires_all = ["key", "vhost"])]
+    pub cert: Option<PathBuf>,
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// The interface name your rules use for the internet side.
+    #[arg(long, requires = "vhost")]
+    pub wan_if: Option<String>,
+    /// The interface name your rules use for the LAN side.
+    #[arg(long, requires = "vhost")]
+    pub lan_if: Option<String>,
+}
+
+impl OperatorArgs {
+    fn files(self) -> Option<jc_harness::operator::OperatorFiles> {
+        let vhost = self.vhost?;
+        Some(jc_harness::operator::OperatorFiles {
+            vhost,
+            rules: self.rules.unwrap_or_default(),
+            bridge_config: self.bridge_config,
+            jvb_conf: self.jvb_conf,
+            jicofo_config: self.jicofo_config,
+            fqdn: self.fqdn,
+            public_ip: self.public_ip,
+            tcp: self.tcp.map(|t| t == "on"),
+            cert: self.cert.zip(self.key),
+            wan_if: self.wan_if,
+            lan_if: self.lan_if,
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Build what is missing, start the lab, run the checks, print the report, tear down.
@@ -55,6 +115,8 @@ pub enum Command {
         /// Never install or start anything on the host.
         #[arg(long)]
         no_host_setup: bool,
+        #[command(flatten)]
+        operator: Box<OperatorArgs>,
     },
     /// The check catalogue.
     List {
@@ -131,6 +193,7 @@ async fn dispatch(cmd: Command) -> i32 {
             only,
             keep,
             no_host_setup,
+            operator,
         } => {
             sweep::install_signal_handler();
             let opts = RunOptions {
@@ -139,6 +202,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 only,
                 keep,
                 setup: setup(no_host_setup),
+                operator: operator.files(),
             };
             lab(opts, format, out).await
         }

@@ -6,6 +6,7 @@ use crate::runner;
 use jc_harness::host::{self, HostSetup, SetupError};
 use jc_harness::images::{self, BuildOptions, Images};
 use jc_harness::lab::{bridgebin, Lab, LabError};
+use jc_harness::operator::{self, OperatorFiles, Translation};
 use jc_harness::profile::Profile;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,6 +19,8 @@ pub struct RunOptions {
     pub only: Vec<String>,
     pub keep: bool,
     pub setup: HostSetup,
+    /// A pre-change run: the operator's own files instead of a profile.
+    pub operator: Option<OperatorFiles>,
 }
 
 impl RunOptions {
@@ -28,6 +31,7 @@ impl RunOptions {
             only: Vec::new(),
             keep: false,
             setup: HostSetup::from_env(),
+            operator: None,
         }
     }
 
@@ -70,6 +74,14 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
+    if let Some(files) = &opts.operator {
+        return operator::profile(files)
+            .map(|(p, _)| p)
+            .map_err(|e| RunError {
+                kind: "config",
+                message: e.to_string(),
+            });
+    }
     let p = match &opts.fault {
         Some(f) => Profile::load_fault(&fixtures(), f),
         None => Profile::load(&fixtures(), &opts.profile),
@@ -162,6 +174,18 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             teardown_ms: 0,
         },
     };
+    let mut report = report;
+    if let Some(files) = &opts.operator {
+        // The operator reads the report in their own addresses.
+        let found = operator::profile(files).map(|(_, a)| a).unwrap_or_default();
+        let t = Translation::for_plan(&found, &lab.plan);
+        for c in &mut report.checks {
+            c.expected = t.to_operator(&c.expected);
+            c.actual = t.to_operator(&c.actual);
+        }
+        report.target.public_ip = t.to_operator(&report.target.public_ip);
+        report.profile = format!("operator files ({})", files.vhost.display());
+    }
     let mut outcome = Outcome { report, kept: None };
     if opts.keep {
         outcome.kept = Some(lab.keep());

@@ -3,3 +3,4 @@
 //! The binary (`src/main.rs`) is a thin CLI; each task it runs lives in its own module.
 
 pub mod http;
+pub mod videobridge;

@@ -4,13 +4,14 @@
 //! waits for SIGTERM/SIGINT. The tasks themselves live in the library.
 
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use jc_fake_bridge::http;
+use jc_fake_bridge::{http, videobridge};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -33,6 +34,21 @@ struct Cli {
 enum Command {
     /// Run every listener until SIGTERM or SIGINT.
     Serve(ServeArgs),
+    /// Allocate an endpoint through the private control API and print its Colibri2 JSON.
+    Allocate(AllocateArgs),
+}
+
+#[derive(Args)]
+struct AllocateArgs {
+    /// The control API (JVB's private REST API address).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: SocketAddr,
+    /// The client's ICE ufrag, told to the bridge (never its candidates).
+    #[arg(long, requires = "client_pwd")]
+    client_ufrag: Option<String>,
+    /// The client's ICE pwd.
+    #[arg(long, requires = "client_ufrag")]
+    client_pwd: Option<String>,
 }
 
 #[derive(Args)]
@@ -49,6 +65,16 @@ struct ServeArgs {
     /// The colibri listener (JVB's public HTTP server: /colibri-ws/, /about/health).
     #[arg(long, default_value = "0.0.0.0:9090")]
     colibri: SocketAddr,
+    /// The videobridge's config directory: only its `sip-communicator.properties` and
+    /// `jvb.conf` are read, once, at start.
+    #[arg(long, default_value = videobridge::DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// The address the videobridge's UDP and ICE-TCP ports bind on.
+    #[arg(long, default_value = "0.0.0.0")]
+    media_ip: IpAddr,
+    /// The private control API (JVB binds its REST API on 127.0.0.1:8080).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    control: SocketAddr,
 }
 
 #[tokio::main]
@@ -64,14 +90,32 @@ async fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Allocate(args) => allocate(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // A config file the bridge cannot read: `file:line: reason`, as JVB's own start fails.
+        Err(error) if error.is::<jc_ice::config::ParseError>() => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
         Err(error) => {
             eprintln!("jc-fake-bridge: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn allocate(args: AllocateArgs) -> Result<()> {
+    let body = videobridge::allocate_body(args.client_ufrag.as_deref(), args.client_pwd.as_deref());
+    let (status, text) = videobridge::allocate(args.api, &body).await?;
+    if status != 200 {
+        anyhow::bail!("the control API answered {status}: {text}");
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write the allocation to stdout")
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -90,7 +134,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })
     .await?;
     tasks.spawn(http.run(stopped.clone()));
-    // Further tasks (the videobridge) bind here, before readiness is announced.
+    // The videobridge reads its files once here; a parse error (`file:line: reason`) stops
+    // the start before readiness is announced.
+    let bridge = videobridge::Videobridge::bind(&videobridge::VideobridgeConfig {
+        config_dir: args.config_dir,
+        bind_ip: args.media_ip,
+        control: args.control,
+        addresses: None,
+    })
+    .await?;
+    tasks.spawn(bridge.run(stopped.clone()));
 
     announce_ready()?;
 

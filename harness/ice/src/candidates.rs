@@ -720,7 +720,10 @@ mod tests {
         };
         let c = harvest(&[ip("172.30.77.20")], &s, ids());
         assert_eq!(c.len(), 2);
-        assert_eq!(c[1].addr(), "198.51.100.2:20000".parse().unwrap());
+        assert_eq!(
+            c[1].addr(),
+            "198.51.100.2:20000".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(c[1].rel_port, Some(10000));
     }
 

@@ -11,6 +11,8 @@
 //!   ICE-TCP (sans-IO core + tokio loops) and the shared [`responder::BridgeState`];
 //! - [`framing`]: RFC 4571 framing and the ssltcp pseudo-SSL handshake;
 //! - [`control`]: the private Colibri2-style control API;
+//! - [`peer`]: the bridge's checks back to the client and its WebRTC side
+//!   (DTLS, SCTP, echoing data channel);
 //! - [`client`]: probe-side request builder and response facts.
 //!
 //! Quick start for the binary:
@@ -31,13 +33,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! WebRTC peer (not built yet): the plan is webrtc-rs's `webrtc-dtls`,
-//! `webrtc-sctp` and `webrtc-data` crates on top of a `Conn` implemented here
-//! over the same UDP socket: [`responder::serve_udp`] keeps answering STUN by
-//! these rules and hands non-STUN datagrams from a learned peer
-//! ([`responder::EndpointInfo::learned_peers`]) to the DTLS layer, so the
-//! library's own ICE agent (and its NAT 1:1 option) is never used and the ice4j
-//! candidate and check rules stay ours.
+//! WebRTC peer ([`peer`]): [`peer::BridgePeer::serve_udp`] replaces
+//! [`responder::serve_udp`] on the UDP port. It keeps answering STUN by the
+//! responder's rules, checks a peer-reflexive client back as ice4j's
+//! controlling agent does (USE-CANDIDATE on the nominating check), and over
+//! the selected pair runs webrtc-rs's `dtls` (server), `webrtc-sctp` and
+//! `webrtc-data` (an echoing data channel) on a `Conn` implemented here over
+//! the same UDP socket, so the library's own ICE agent (and its NAT 1:1
+//! option) is never used and the ice4j candidate and check rules stay ours.
+//! ```no_run
+//! # async fn run(state: jc_ice::responder::BridgeState) -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! let peer = jc_ice::peer::BridgePeer::new(state).expect("certificate");
+//! let udp = Arc::new(tokio::net::UdpSocket::bind(("0.0.0.0", 10000)).await?);
+//! tokio::spawn(async move { peer.serve_udp(udp).await });
+//! # Ok(()) }
+//! ```
 
 pub mod agent;
 pub mod candidates;
@@ -45,5 +56,6 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod framing;
+pub mod peer;
 pub mod responder;
 pub mod stun;

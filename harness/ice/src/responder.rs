@@ -120,6 +120,8 @@ struct Inner {
     udp_sessions: HashMap<SocketAddr, String>,
     rng: StdRng,
     process_hash: i32,
+    /// The DTLS certificate's fingerprint (set by [`crate::peer::BridgePeer`]).
+    dtls_fingerprint: Option<Fingerprint>,
 }
 
 /// Shared state of the fake bridge's ICE side: settings, host addresses and
@@ -169,6 +171,7 @@ impl BridgeState {
                 udp_sessions: HashMap::new(),
                 rng,
                 process_hash,
+                dtls_fingerprint: None,
             })),
         }
     }
@@ -210,6 +213,7 @@ impl BridgeState {
             candidates::harvest(&inner.host_addresses, &inner.settings, || ids.next(rng));
         let fingerprint = spec
             .fingerprint
+            .or_else(|| inner.dtls_fingerprint.clone())
             .unwrap_or_else(|| placeholder_fingerprint(rng));
         let info = EndpointInfo {
             id,
@@ -292,6 +296,27 @@ impl BridgeState {
             }
             None => false,
         }
+    }
+
+    /// Advertise the DTLS certificate's fingerprint: endpoints created from now
+    /// on carry it, and existing endpoints have their placeholder replaced.
+    pub fn set_dtls_fingerprint(&self, fingerprint: Fingerprint) {
+        let mut g = self.lock();
+        for e in &mut g.endpoints {
+            e.info.transport.fingerprints = vec![fingerprint.clone()];
+        }
+        g.dtls_fingerprint = Some(fingerprint);
+    }
+
+    /// The endpoint a UDP remote address is bound to (by its first valid
+    /// Binding request, as `AbstractUdpListener` binds it), if still active.
+    pub fn endpoint_for_udp_peer(&self, from: SocketAddr) -> Option<EndpointInfo> {
+        let g = self.lock();
+        let ufrag = g.udp_sessions.get(&from)?;
+        g.endpoints
+            .iter()
+            .find(|e| &e.info.ufrag == ufrag)
+            .map(|e| e.info.clone())
     }
 
     /// Handle one UDP datagram from `from`; the answer to send back, if any.

@@ -110,13 +110,16 @@ impl Lab {
         let id = random_hex(8);
         // Registered before anything exists, so Ctrl-C during creation finds it.
         sweep::register(&id);
-        let (plan, networks) = match create_networks(docker, &id).await {
+        let (mut plan, networks) = match create_networks(docker, &id).await {
             Ok(v) => v,
             Err(e) => {
                 sweep::unregister(&id);
                 return Err(e);
             }
         };
+        if let Some(fqdn) = &profile.manifest.fqdn {
+            plan.fqdn = fqdn.clone();
+        }
         let workdir = std::env::temp_dir().join(format!("jc-lab-{id}"));
         let mut lab = Lab {
             id: id.clone(),
@@ -289,6 +292,9 @@ impl Lab {
                     .await
                     .map_err(|e| setup("network", format!("{}: connect {ip}: {e}", role.name)))?;
             }
+            // Only now may the entry script touch routes (see fixtures/lab/common.sh).
+            std::fs::write(self.workdir.join(role.name).join("wired"), b"")
+                .map_err(|e| setup("lab-files", format!("{}: {e}", role.name)))?;
             self.wait_ready(role.name, &c).await
         };
         match wire.await {
@@ -410,7 +416,14 @@ impl Lab {
         put("router/rules.v4", &r[profile::RULES])?;
         put("proxy/site.conf", &r[profile::VHOST])?;
         put("proxy/acme-token", &self.acme.content)?;
-        pair("proxy", "proxy", proxy_cert)?;
+        match &self.profile.manifest.operator_cert {
+            // The operator's own pair: tls/cert/* judge it.
+            Some((cert, key)) => {
+                put("proxy/tls/proxy.pem", &std::fs::read_to_string(cert)?)?;
+                put("proxy/tls/proxy.key", &std::fs::read_to_string(key)?)?;
+            }
+            None => pair("proxy", "proxy", proxy_cert)?,
+        }
         put("proxy/tls/lab-ca.pem", &pki.root.cert_pem)?;
         put(
             "bridge/nginx.conf",

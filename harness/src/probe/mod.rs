@@ -2,5 +2,7 @@
 //! and every one sends only after the lab's [`crate::net::Guard`] allowed the destination.
 
 pub mod http;
+pub mod portscan;
+pub mod stun;
 pub mod tls;
 pub mod ws;

@@ -142,15 +142,37 @@ pub fn verify_chain(
     name: &str,
     now: UnixTime,
 ) -> Result<(), String> {
-    let Some((leaf, rest)) = chain.split_first() else {
-        return Err("no certificate was presented".into());
-    };
     let mut roots = RootCertStore::empty();
     for der in rustls_pki_types_pem(root_pem) {
         roots
             .add(der)
             .map_err(|e| format!("lab root unusable: {e}"))?;
     }
+    verify_with(chain, roots, name, now)
+}
+
+/// Judges a chain as a browser would, against the public roots (Mozilla's, as webpki-roots
+/// ships them): for an operator's own certificate in a pre-change run.
+pub fn verify_public(
+    chain: &[CertificateDer<'static>],
+    name: &str,
+    now: UnixTime,
+) -> Result<(), String> {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    verify_with(chain, roots, name, now)
+}
+
+fn verify_with(
+    chain: &[CertificateDer<'static>],
+    roots: RootCertStore,
+    name: &str,
+    now: UnixTime,
+) -> Result<(), String> {
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err("no certificate was presented".into());
+    };
     let verifier =
         rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
@@ -239,7 +261,7 @@ mod tests {
             now,
         )
         .unwrap_err();
-        assert!(e.contains("NotValidForName"), "{e}");
+        assert!(e.contains("not valid for name"), "{e}");
         let e = verify_chain(
             &[der(&pki.backend_self_signed.cert_pem)],
             &pki.root.cert_pem,

@@ -2,6 +2,8 @@
 //! and what was seen, in words an operator can act on.
 
 pub mod http;
+pub mod ice;
+pub mod nat;
 pub mod proxy;
 pub mod tls;
 
@@ -68,6 +70,10 @@ impl Verdict {
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
     pub http: Duration,
+    /// One STUN transaction (three sends).
+    pub stun: Duration,
+    /// A TCP connect to a port that should refuse or stay silent.
+    pub port: Duration,
 }
 
 impl Budgets {
@@ -79,6 +85,8 @@ impl Budgets {
             .unwrap_or(1.0);
         Budgets {
             http: Duration::from_secs_f64(3.0 * scale),
+            stun: Duration::from_secs_f64(1.5 * scale),
+            port: Duration::from_secs_f64(0.7 * scale),
         }
     }
 }
@@ -88,6 +96,9 @@ pub struct Ctx<'a> {
     pub lab: &'a Lab,
     pub http: HttpProbe,
     pub budgets: Budgets,
+    /// One endpoint allocated through the bridge's control API, shared by the nat/* and
+    /// ice/candidates/* checks (see [`ice::allocation`]).
+    pub allocation: tokio::sync::OnceCell<Result<ice::Allocation, String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -98,7 +109,12 @@ impl<'a> Ctx<'a> {
             &lab.plan.fqdn,
             budgets.http,
         )?;
-        Ok(Ctx { lab, http, budgets })
+        Ok(Ctx {
+            lab,
+            http,
+            budgets,
+            allocation: tokio::sync::OnceCell::new(),
+        })
     }
 
     pub fn fqdn(&self) -> &str {

@@ -1,7 +1,7 @@
 //! tls/*: what the proxy presents on :443.
 
 use super::{Ctx, Verdict};
-use jc_harness::probe::tls::{describe, handshake, verify_chain, TlsFacts};
+use jc_harness::probe::tls::{describe, handshake, verify_chain, verify_public, TlsFacts};
 use rustls_pki_types::UnixTime;
 use std::net::SocketAddr;
 
@@ -10,8 +10,28 @@ async fn shake(ctx: &Ctx<'_>) -> Result<TlsFacts, String> {
     handshake(&ctx.lab.guard(), dest, ctx.fqdn(), ctx.budgets.http).await
 }
 
+/// In a pre-change run without `--cert/--key` the proxy shows the lab's stand-in: nothing of
+/// the operator's to judge.
+fn stand_in(ctx: &Ctx<'_>) -> Option<Verdict> {
+    let m = &ctx.lab.profile.manifest;
+    (ctx.lab.profile.is_operator() && m.operator_cert.is_none())
+        .then(|| Verdict::skip("no --cert/--key given: the proxy presents the lab's stand-in certificate, so yours is not judged"))
+}
+
 pub async fn cert_1(ctx: &Ctx<'_>) -> Verdict {
-    let expected = format!("with SNI={0}, a chain that verifies to the lab root, with a SAN for {0}, inside its validity", ctx.fqdn());
+    if let Some(v) = stand_in(ctx) {
+        return v;
+    }
+    let operator = ctx.lab.profile.manifest.operator_cert.is_some();
+    let anchor = if operator {
+        "the public roots (Mozilla's)"
+    } else {
+        "the lab root"
+    };
+    let expected = format!(
+        "with SNI={0}, a chain that verifies to {anchor}, with a SAN for {0}, inside its validity",
+        ctx.fqdn()
+    );
     let facts = match shake(ctx).await {
         Ok(f) => f,
         Err(e) => return Verdict::fail(expected, e),
@@ -25,18 +45,26 @@ pub async fn cert_1(ctx: &Ctx<'_>) -> Verdict {
         Some(Err(e)) => format!("an unreadable certificate ({e})"),
         None => "no certificate".into(),
     };
-    match verify_chain(
-        &facts.chain,
-        &ctx.lab.pki.root.cert_pem,
-        ctx.fqdn(),
-        UnixTime::now(),
-    ) {
+    let judged = if operator {
+        verify_public(&facts.chain, ctx.fqdn(), UnixTime::now())
+    } else {
+        verify_chain(
+            &facts.chain,
+            &ctx.lab.pki.root.cert_pem,
+            ctx.fqdn(),
+            UnixTime::now(),
+        )
+    };
+    match judged {
         Ok(()) => Verdict::pass(expected, format!("verified: {about}")),
         Err(e) => Verdict::fail(expected, format!("{e}: {about}")),
     }
 }
 
 pub async fn cert_2(ctx: &Ctx<'_>) -> Verdict {
+    if let Some(v) = stand_in(ctx) {
+        return v;
+    }
     let expected = "the certificate has at least 30 days left".to_string();
     match shake(ctx).await {
         Err(e) => Verdict::fail(expected, e),
