@@ -2,7 +2,7 @@
 //! a severity, the requirement it enforces, and the function that judges it. Checks not built
 //! yet are simply absent.
 
-use crate::checks::{http, ice, nat, proxy, tls, Ctx, Verdict};
+use crate::checks::{connect, http, ice, nat, proxy, tls, Ctx, Verdict};
 use crate::report::Severity;
 use futures_util::future::BoxFuture;
 
@@ -87,6 +87,10 @@ pub static CATALOGUE: &[Check] = &[
         "every advertised address is the bridge's own LAN address or the public address (not the proxy's, not a wrong public address, not loopback)", ice::candidates_3),
     check!("ice/candidates/4", Must, "passive TCP candidates on 4443",
         "(ICE-TCP profiles; else skip) passive TCP (`tcp` or `ssltcp`) candidates at BRIDGE_IP:4443 (host) and PUBLIC_IP:4443 (srflx)", ice::candidates_4),
+    check!("ice/connect/1", Must, "ICE completes through the NAT on the public srflx",
+        "an ICE agent on the internet side, given the advertised candidates, completes connectivity checks, and the selected pair's remote candidate is the advertised srflx PUBLIC:10000 (any other selected pair: fail)", connect::connect_1),
+    check!("ice/connect/2", Must, "a WebRTC session through the NAT",
+        "a WebRTC session (ICE, DTLS, SCTP data channel) with the bridge completes through the NAT over that same pair (remote PUBLIC:10000) and a message round-trips", connect::connect_2),
 ];
 
 /// `*` matches any run of characters; anything else matches itself.

@@ -94,6 +94,9 @@ pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
 
 pub struct Outcome {
     pub report: Report,
+    /// The lab's own values and their names (addresses by role, the backend's marker), for
+    /// redacted snapshots.
+    pub values: Vec<(String, String)>,
     /// With `keep`: how to reach and remove the lab.
     pub kept: Option<String>,
 }
@@ -186,7 +189,22 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
         report.target.public_ip = t.to_operator(&report.target.public_ip);
         report.profile = format!("operator files ({})", files.vhost.display());
     }
-    let mut outcome = Outcome { report, kept: None };
+    let mut values: Vec<(String, String)> = lab
+        .plan
+        .placeholders()
+        .into_iter()
+        // The FQDN is the same in every lab: left readable.
+        .filter(|(k, _)| *k != "FQDN")
+        .map(|(k, v)| (v, format!("${{{k}}}")))
+        .collect();
+    values.push((lab.plan.lan_gateway.to_string(), "${LAN_GATEWAY}".into()));
+    values.push((lab.marker.clone(), "[marker]".into()));
+    values.push((lab.acme.name.clone(), "[token]".into()));
+    let mut outcome = Outcome {
+        report,
+        values,
+        kept: None,
+    };
     if opts.keep {
         outcome.kept = Some(lab.keep());
     } else {

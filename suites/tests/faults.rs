@@ -4,7 +4,7 @@
 use futures_util::StreamExt;
 use jc_harness::profile::{names_in, Profile};
 use jitsi_conformance::catalogue::find;
-use jitsi_conformance::report::{Report, Status};
+use jitsi_conformance::report::{markdown, redact, Report, Status};
 use jitsi_conformance::run::{self, RunOptions};
 use std::collections::BTreeSet;
 
@@ -61,6 +61,29 @@ fn judge(fault: &str, report: &Report) -> Verdict {
     }
 }
 
+/// The JSON and Markdown reports under `reports/`, redacted (hurl-style golden files): a
+/// change of behaviour is a reviewable diff; `cargo test` fails on a mismatch in CI
+/// (`cargo insta review` or INSTA_UPDATE=always to accept).
+fn snapshot(name: &str, report: &Report, values: &[(String, String)], profile: bool) {
+    let r = redact::report(report, values);
+    let stem = if profile {
+        format!("profile-{name}")
+    } else {
+        format!("fault-{name}")
+    };
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../reports");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            format!("{stem}.json"),
+            serde_json::to_string_pretty(&r).expect("serializes")
+        );
+        insta::assert_snapshot!(format!("{stem}.md"), markdown::render(&r));
+    });
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_fault_is_caught_by_exactly_its_checks() {
     let faults = names_in(&run::fixtures().join("faults"));
@@ -69,23 +92,30 @@ async fn every_fault_is_caught_by_exactly_its_checks() {
         20,
         "SPEC section 6 lists 20 faults: {faults:?}"
     );
-    let mut names = vec!["reference".to_string()];
+    // The shipped profiles run in the same pool: their reports are snapshotted too.
+    let profiles = ["reference", "blog-2020", "current"];
+    let mut names: Vec<String> = profiles.iter().map(|p| p.to_string()).collect();
     names.extend(faults.iter().cloned());
-    let results: Vec<(String, Report)> = futures_util::stream::iter(names)
+    let mut results: Vec<(String, Report)> = futures_util::stream::iter(names)
         .map(|name| async move {
-            let opts = if name == "reference" {
-                RunOptions::profile("reference")
+            let profile = profiles.contains(&name.as_str());
+            let opts = if profile {
+                RunOptions::profile(&name)
             } else {
                 RunOptions::fault(&name)
             };
             match run::run(&opts).await {
-                Ok(o) => (name, o.report),
+                Ok(o) => {
+                    snapshot(&name, &o.report, &o.values, profile);
+                    (name, o.report)
+                }
                 Err(e) => panic!("{name}: the lab could not run ({}): {}", e.kind, e.message),
             }
         })
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
+    results.retain(|(name, _)| name == "reference" || !profiles.contains(&name.as_str()));
     let mut verdicts = Vec::new();
     for (name, report) in &results {
         if name == "reference" {

@@ -142,7 +142,14 @@ impl Videobridge {
         let control = axum::serve(self.control, router).with_graceful_shutdown(async move {
             let _ = stop.changed().await;
         });
-        let udp = responder::serve_udp(self.udp, self.state.clone());
+        // The WebRTC side (DTLS, SCTP, data channel echo) rides on the same UDP socket: STUN
+        // stays with jc-ice's ice4j rules, the rest goes to DTLS once a pair is selected. Made
+        // before the control API answers, so every transport carries its fingerprint.
+        let peer = jc_ice::peer::BridgePeer::new(self.state.clone())
+            .map_err(anyhow::Error::msg)
+            .context("cannot make the bridge's DTLS identity")?;
+        let socket = Arc::new(self.udp);
+        let udp = async move { peer.serve_udp(socket).await };
         let tcp = async {
             match self.tcp {
                 Some(l) => responder::serve_tcp(l, self.state.clone()).await,

@@ -42,6 +42,21 @@ pub async fn allocation(ctx: &Ctx<'_>) -> Result<Allocation, String> {
 async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
     let client_ufrag = random_token(8);
     let client_pwd = random_token(24);
+    let transport = allocate_with(ctx, &client_ufrag, &client_pwd).await?;
+    Ok(Allocation {
+        client_ufrag,
+        client_pwd,
+        transport,
+    })
+}
+
+/// A new endpoint on the bridge for a client with these credentials (never its candidates),
+/// through the private control API inside the bridge host, never via the router.
+pub async fn allocate_with(
+    ctx: &Ctx<'_>,
+    client_ufrag: &str,
+    client_pwd: &str,
+) -> Result<ParsedTransport, String> {
     let (code, out) = ctx
         .lab
         .exec(
@@ -50,9 +65,9 @@ async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
                 "/jc/bin/jc-fake-bridge",
                 "allocate",
                 "--client-ufrag",
-                &client_ufrag,
+                client_ufrag,
                 "--client-pwd",
-                &client_pwd,
+                client_pwd,
             ],
         )
         .await
@@ -63,12 +78,7 @@ async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
             out.trim()
         ));
     }
-    let transport = parse_allocation(&out)?;
-    Ok(Allocation {
-        client_ufrag,
-        client_pwd,
-        transport,
-    })
+    parse_allocation(&out)
 }
 
 /// The Colibri2 JSON line of `jc-fake-bridge allocate`'s output (stderr may be mixed in).

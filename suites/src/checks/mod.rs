@@ -1,6 +1,7 @@
 //! Verdicts from probe facts. Each check judges one property and returns what was expected
 //! and what was seen, in words an operator can act on.
 
+pub mod connect;
 pub mod http;
 pub mod ice;
 pub mod nat;

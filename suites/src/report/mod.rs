@@ -118,4 +118,5 @@ impl Report {
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod redact;
 pub mod text;
