@@ -8,6 +8,10 @@ lab *ARGS:
 test:
     cargo test
 
+# The fault catalogue: every fault must be caught by exactly its checks (prints the score).
+faults:
+    cargo test --test faults -- --nocapture
+
 # Build the lab's images (add --rebuild to force).
 images *ARGS:
     cargo run --release -- images {{ARGS}}

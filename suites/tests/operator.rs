@@ -118,3 +118,28 @@ fn rules_naming_interfaces_need_the_operator_to_say_which() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bridge_config_the_bridge_rejects_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("jvb.conf");
+    std::fs::write(
+        &conf,
+        "videobridge {\n  ice {\n    udp { port = 10000 }\n    tcp { enabled = \n",
+    )
+    .unwrap();
+    let opts = operator_run(OperatorFiles {
+        jvb_conf: Some(conf.clone()),
+        ..files()
+    });
+    let err = match run::run(&opts).await {
+        Ok(_) => panic!("a jvb.conf the bridge cannot read must not run"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind, "config", "{}", err.message);
+    assert!(
+        err.message.starts_with(&format!("{}:", conf.display())),
+        "{}",
+        err.message
+    );
+}

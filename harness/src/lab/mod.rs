@@ -377,6 +377,16 @@ impl Lab {
                 }
                 .into()
             }
+            "bridge" => match bridge_config_error(detail) {
+                // The bridge read its own file and named the line: name the operator's file.
+                Some((rel, line, why)) => ConfigError {
+                    file: source(rel),
+                    line,
+                    reason: format!("the videobridge rejects it: {why}"),
+                }
+                .into(),
+                None => setup("lab-start", format!("{role}: {reason}\n{detail}")),
+            },
             _ => setup("lab-start", format!("{role}: {reason}\n{detail}")),
         }
     }
@@ -538,6 +548,20 @@ impl Lab {
     }
 }
 
+/// "/etc/jitsi/videobridge/jvb.conf:4: reason" in the fake bridge's output, as the profile
+/// file it came from, its line and the reason.
+pub fn bridge_config_error(output: &str) -> Option<(&'static str, usize, String)> {
+    output.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("/etc/jitsi/")?;
+        let (file, rest) = rest.split_once(':')?;
+        let (line, why) = rest.split_once(':')?;
+        let rel = [profile::JVB_PROPERTIES, profile::JVB_CONF]
+            .into_iter()
+            .find(|r| *r == file)?;
+        Some((rel, line.trim().parse().ok()?, why.trim().to_string()))
+    })
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if self.down {
@@ -670,4 +694,25 @@ async fn mirror_addresses() -> Vec<std::net::Ipv4Addr> {
         .ok()
         .and_then(|r| r.ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_errors_name_the_profile_file() {
+        let out =
+            "starting\n/etc/jitsi/videobridge/jvb.conf:4: expected `=` or `{` after `ice4j`\n";
+        assert_eq!(
+            bridge_config_error(out),
+            Some((
+                profile::JVB_CONF,
+                4,
+                "expected `=` or `{` after `ice4j`".to_string()
+            ))
+        );
+        assert_eq!(bridge_config_error("/etc/jitsi/jicofo/x:1: no"), None);
+        assert_eq!(bridge_config_error("nothing"), None);
+    }
 }
