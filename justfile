@@ -12,6 +12,11 @@ test:
 faults:
     cargo test --test faults -- --nocapture
 
+# Interop evidence: aioice (PyPI) connects through the NAT, Debian's stun-client gets no
+# answer, aioice's STUN decoder verifies the bridge's responses.
+interop:
+    scripts/interop.sh
+
 # Build the lab's images (add --rebuild to force).
 images *ARGS:
     cargo run --release -- images {{ARGS}}

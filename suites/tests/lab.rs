@@ -360,3 +360,54 @@ fn ctrl_c_removes_the_lab() {
     });
     assert!(!firewall::installed().contains(&id));
 }
+
+#[test]
+fn a_kept_lab_survives_other_runs_until_cleaned() {
+    let out = binary()
+        .args([
+            "lab",
+            "--keep",
+            "--only",
+            "tls/protocol/1",
+            "--format",
+            "json",
+            "--no-host-setup",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let id = err
+        .split("lab ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the kept lab's id")
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker = docker().await;
+        // Another run starts (and sweeps leftovers of dead processes): the kept lab stays.
+        let again = run::run(&RunOptions {
+            only: vec!["tls/protocol/1".into()],
+            ..RunOptions::profile("reference")
+        })
+        .await;
+        assert!(again.is_ok());
+        assert!(
+            leftovers(&docker, &id).await >= 5,
+            "a kept lab must survive other runs"
+        );
+        assert!(firewall::installed().contains(&id));
+    });
+    let clean = binary().args(["clean", "--lab", &id]).output().unwrap();
+    assert_eq!(clean.status.code(), Some(0));
+    rt.block_on(async {
+        assert_eq!(leftovers(&docker().await, &id).await, 0);
+    });
+    assert!(!firewall::installed().contains(&id));
+}

@@ -510,6 +510,8 @@ impl Lab {
     /// How to reach and remove a lab kept with `--keep`.
     pub fn keep(mut self) -> String {
         self.down = true;
+        // Its process is about to exit: mark it so the next run's sweep leaves it alone.
+        let _ = std::fs::write(sweep::kept_marker(&self.id), b"");
         for (_, c) in self.containers.drain() {
             // Leave the container running: its drop would remove it.
             std::mem::forget(c);

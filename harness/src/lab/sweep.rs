@@ -179,11 +179,19 @@ pub async fn labs(docker: &Docker) -> HashMap<String, String> {
 }
 
 /// Removes labs whose process is gone (a killed run), and firewall rules without a lab.
+/// A lab kept with `--keep` outlives its process: this file (in the lab's mounted work
+/// directory) tells the sweep of leftovers to spare it; `clean` removes it all the same.
+pub fn kept_marker(id: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("jc-lab-{id}"))
+        .join("kept")
+}
+
 pub async fn stale(docker: &Docker) -> Vec<String> {
     let all = labs(docker).await;
     let mut removed = Vec::new();
     for (id, pid) in &all {
-        if !pid_alive(pid) {
+        if !pid_alive(pid) && !kept_marker(id).exists() {
             lab(docker, id).await;
             removed.push(id.clone());
         }
