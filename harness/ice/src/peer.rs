@@ -261,18 +261,7 @@ impl BridgePeer {
         self.lock().socket = Some(socket.clone());
         let mut buf = vec![0u8; 65536];
         loop {
-            let (n, from) = match socket.recv_from(&mut buf).await {
-                Ok(x) => x,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            };
+            let (n, from) = crate::responder::recv_from(&socket, &mut buf).await?;
             self.on_datagram(&buf[..n], from, &socket).await;
         }
     }

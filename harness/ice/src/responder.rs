@@ -672,6 +672,24 @@ impl TcpConnection {
 
 /// Answer STUN on a UDP socket until it fails. Takes `UdpSocket` or
 /// `Arc<UdpSocket>`.
+/// `recv_from` that outlives ICMP errors: on Linux an unreachable peer surfaces as
+/// ConnectionRefused/Reset on the next receive, which must not stop a UDP server.
+pub async fn recv_from(
+    socket: &tokio::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        match socket.recv_from(buf).await {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) => {}
+            r => return r,
+        }
+    }
+}
+
 pub async fn serve_udp<S: Borrow<tokio::net::UdpSocket>>(
     socket: S,
     state: BridgeState,
@@ -679,18 +697,7 @@ pub async fn serve_udp<S: Borrow<tokio::net::UdpSocket>>(
     let socket = socket.borrow();
     let mut buf = vec![0u8; 65536];
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e),
-        };
+        let (n, from) = recv_from(socket, &mut buf).await?;
         match state.handle_udp_outcome(&buf[..n], from) {
             Outcome::Answer(r) => {
                 if let Err(e) = socket.send_to(&r, from).await {

@@ -101,17 +101,25 @@ fn filter(value: String) -> Option<HashMap<String, Vec<String>>> {
     Some(HashMap::from([("label".to_string(), vec![value])]))
 }
 
+async fn containers(
+    docker: &Docker,
+    filters: Option<HashMap<String, Vec<String>>>,
+) -> Result<
+    Vec<testcontainers::bollard::models::ContainerSummary>,
+    testcontainers::bollard::errors::Error,
+> {
+    let opts = ListContainersOptions {
+        all: true,
+        filters,
+        ..Default::default()
+    };
+    docker.list_containers(Some(opts)).await
+}
+
 /// Removes every container and network labelled with lab `id`, and its firewall rule.
 pub async fn lab(docker: &Docker, id: &str) {
     let f = filter(format!("{LAB_LABEL}={id}"));
-    if let Ok(cs) = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: f.clone(),
-            ..Default::default()
-        }))
-        .await
-    {
+    if let Ok(cs) = containers(docker, f.clone()).await {
         let removals = cs.into_iter().filter_map(|c| c.id).map(|cid| async move {
             let _ = docker
                 .remove_container(
@@ -147,14 +155,7 @@ fn pid_alive(pid: &str) -> bool {
 pub async fn labs(docker: &Docker) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let f = filter(LAB_LABEL.to_string());
-    if let Ok(cs) = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: f.clone(),
-            ..Default::default()
-        }))
-        .await
-    {
+    if let Ok(cs) = containers(docker, f.clone()).await {
         for labels in cs.into_iter().filter_map(|c| c.labels) {
             if let Some(id) = labels.get(LAB_LABEL) {
                 out.insert(

@@ -86,8 +86,9 @@ impl GuardedSocket {
         self.socket.send_to(buf, dest).await
     }
 
+    /// Receives, outliving ICMP errors (they surface as ConnectionRefused on Linux).
     pub async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-        self.socket.recv_from(buf).await
+        jc_ice::responder::recv_from(&self.socket, buf).await
     }
 
     /// As a `webrtc_util::Conn` for the agent's UDP mux.
@@ -113,20 +114,7 @@ impl webrtc_util::Conn for GuardedConn {
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        // ICMP errors surface as ConnectionRefused on Linux: keep reading.
-        loop {
-            match self.0.recv_from(buf).await {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    continue
-                }
-                other => return Ok(other?),
-            }
-        }
+        Ok(self.0.recv_from(buf).await?)
     }
 
     async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {

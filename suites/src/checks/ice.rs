@@ -371,11 +371,8 @@ pub fn judge_3(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> 
 /// ice/candidates/4: passive TCP candidates at BRIDGE_IP:4443 (host) and PUBLIC_IP:4443 (srflx).
 pub async fn candidates_4(ctx: &Ctx<'_>) -> Verdict {
     let lab = ctx.lab;
-    if !lab.profile.manifest.ice_tcp {
-        return Verdict::skip(format!(
-            "profile `{}` has no ICE-TCP (manifest ice_tcp = false)",
-            lab.profile.name
-        ));
+    if let Some(skip) = ctx.skip_without_ice_tcp() {
+        return skip;
     }
     let plan = &lab.plan;
     let expected = format!(

@@ -126,6 +126,18 @@ impl<'a> Ctx<'a> {
         format!("https://{}{target}", self.fqdn())
     }
 
+    /// For the ICE-TCP checks: a skip when the profile has none. Decided by the manifest (or
+    /// `--tcp`), never by what the bridge happens to advertise (SPEC section 3).
+    pub fn skip_without_ice_tcp(&self) -> Option<Verdict> {
+        let p = &self.lab.profile;
+        (!p.manifest.ice_tcp).then(|| {
+            Verdict::skip(format!(
+                "profile `{}` has no ICE-TCP (manifest ice_tcp = false)",
+                p.name
+            ))
+        })
+    }
+
     /// Did this response come from the bridge host's backend (its per-run marker)?
     pub fn from_backend(&self, facts: &jc_harness::probe::http::HttpFacts) -> bool {
         facts.header("x-jc-marker") == Some(self.lab.marker.as_str())

@@ -166,11 +166,8 @@ pub fn judge_authenticated(
 /// authenticated success response.
 pub async fn tcp_1(ctx: &Ctx<'_>) -> Verdict {
     let lab = ctx.lab;
-    if !lab.profile.manifest.ice_tcp {
-        return Verdict::skip(format!(
-            "profile `{}` has no ICE-TCP (manifest ice_tcp = false)",
-            lab.profile.name
-        ));
+    if let Some(skip) = ctx.skip_without_ice_tcp() {
+        return skip;
     }
     let plan = &lab.plan;
     let dest = SocketAddr::new(plan.public_ip.into(), TCP_PORT);
