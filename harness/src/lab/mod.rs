@@ -258,6 +258,7 @@ impl Lab {
         for (k, v) in env {
             req = req.with_env_var(k, v);
         }
+        let in_flight = sweep::begin().map_err(|e| (None, setup("interrupted", e)))?;
         let c = req.start().await.map_err(|e| {
             (
                 None,
@@ -265,6 +266,7 @@ impl Lab {
             )
         })?;
         let wire = async {
+            let held = in_flight;
             let id = c.id().to_string();
             self.docker
                 .disconnect_network(
@@ -292,6 +294,8 @@ impl Lab {
                     .await
                     .map_err(|e| setup("network", format!("{}: connect {ip}: {e}", role.name)))?;
             }
+            // Wired: a sweep may now remove this container safely.
+            drop(held);
             // Only now may the entry script touch routes (see fixtures/lab/common.sh).
             std::fs::write(self.workdir.join(role.name).join("wired"), b"")
                 .map_err(|e| setup("lab-files", format!("{}: {e}", role.name)))?;
@@ -663,6 +667,10 @@ async fn create_network(
         ])),
         ..Default::default()
     };
+    let _in_flight =
+        sweep::begin().map_err(|e| testcontainers::bollard::errors::Error::IOError {
+            err: std::io::Error::other(e),
+        })?;
     docker.create_network(req).await.map(|_| ())
 }
 

@@ -3,6 +3,7 @@
 
 use super::{firewall, LAB_LABEL, PID_LABEL};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use testcontainers::bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
@@ -10,6 +11,37 @@ use testcontainers::bollard::query_parameters::{
 use testcontainers::bollard::Docker;
 
 static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// A Docker change (create, connect) under way. Removing a container while its network connect
+/// is in flight leaves a ghost endpoint in dockerd's store that only a dockerd restart clears,
+/// so on Ctrl-C no new change starts and the sweep waits for these to finish.
+pub struct InFlight(());
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Marks a Docker change as under way, unless the run was interrupted.
+pub fn begin() -> Result<InFlight, String> {
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let guard = InFlight(());
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err("interrupted".into());
+    }
+    Ok(guard)
+}
+
+/// Waits (at most 10 s) until no Docker change is under way.
+fn drain_in_flight() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 
 pub fn register(id: &str) {
     LIVE.lock()
@@ -45,7 +77,9 @@ pub fn install_signal_handler() {
         eprintln!("jitsi-conformance: interrupted; removing this run's labs");
         // A lab may be half-way up: Docker can finish a create that was in flight after a
         // sweep listed it, so sweep until two passes in a row find the labs gone.
+        INTERRUPTED.store(true, Ordering::SeqCst);
         std::thread::spawn(|| {
+            drain_in_flight();
             let ids = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
             for _ in 0..10 {
                 all_live_blocking();
@@ -139,7 +173,12 @@ pub async fn lab(docker: &Docker, id: &str) {
         .await
     {
         for n in ns.into_iter().filter_map(|n| n.id) {
-            let _ = docker.remove_network(&n).await;
+            if let Err(e) = docker.remove_network(&n).await {
+                if e.to_string().contains("active endpoints") {
+                    // A container removed mid-connect leaves a ghost endpoint in dockerd's store.
+                    eprintln!("jitsi-conformance: lab {id}: network {n} keeps a ghost endpoint in dockerd's store; restarting dockerd clears it, then run `jitsi-conformance clean`");
+                }
+            }
         }
     }
     let _ = firewall::remove(id);
