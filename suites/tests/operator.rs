@@ -143,3 +143,43 @@ async fn a_bridge_config_the_bridge_rejects_names_file_and_line() {
         err.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_certificate_is_judged_against_the_public_roots() {
+    // A certificate no public CA signed: the proxy serves it, tls/cert/1 must say so.
+    let pki = jc_harness::pki::LabPki::generate("meet.example.org", "10.20.30.40".parse().unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        dir.path().join("fullchain.pem"),
+        dir.path().join("privkey.pem"),
+    );
+    std::fs::write(&cert, &pki.proxy.cert_pem).unwrap();
+    std::fs::write(&key, &pki.proxy.key_pem).unwrap();
+    let opts = RunOptions {
+        only: vec!["tls/*".into()],
+        ..operator_run(OperatorFiles {
+            cert: Some((cert, key)),
+            ..files()
+        })
+    };
+    let r = run::run(&opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .report;
+    let c1 = r.checks.iter().find(|c| c.id == "tls/cert/1").unwrap();
+    assert_eq!(c1.status, Status::Fail, "{}", c1.actual);
+    assert!(
+        c1.expected.contains("public roots") && c1.actual.contains("UnknownIssuer"),
+        "{} / {}",
+        c1.expected,
+        c1.actual
+    );
+    let c2 = r.checks.iter().find(|c| c.id == "tls/cert/2").unwrap();
+    assert_eq!(
+        c2.status,
+        Status::Pass,
+        "the certificate itself has 90 days: {}",
+        c2.actual
+    );
+}
