@@ -591,12 +591,13 @@ async fn create_networks(
     docker: &Docker,
     id: &str,
 ) -> Result<(AddressPlan, Vec<String>), LabError> {
+    // The host's own routes say what a lab must not cover. (No name is resolved here: the
+    // suite sends nothing outside the lab, not even a DNS query.)
     let taken = net::host_subnets();
-    let avoid = mirror_addresses().await;
     let mut reasons = Vec::new();
     for slot in 0..net::MAX_SLOTS {
         let plan = AddressPlan::for_slot(slot);
-        if let Some(why) = net::clash(&plan, &taken, &avoid) {
+        if let Some(why) = net::clash(&plan, &taken) {
             reasons.push(format!("slot {slot}: {why}"));
             continue;
         }
@@ -672,38 +673,6 @@ async fn create_network(
             err: std::io::Error::other(e),
         })?;
     docker.create_network(req).await.map(|_| ())
-}
-
-/// The addresses of the host's package mirrors: a lab subnet holding one would cut the host off.
-async fn mirror_addresses() -> Vec<std::net::Ipv4Addr> {
-    let hosts: Vec<String> = crate::images::sources::read_host(Path::new("/"))
-        .into_iter()
-        .filter_map(|s| {
-            s.uri
-                .split("://")
-                .nth(1)
-                .map(|h| h.split(['/', ':']).next().unwrap_or("").to_string())
-        })
-        .filter(|h| !h.is_empty())
-        .collect();
-    let lookup = tokio::task::spawn_blocking(move || {
-        use std::net::ToSocketAddrs;
-        let mut out = Vec::new();
-        for h in hosts {
-            if let Ok(addrs) = (h.as_str(), 80).to_socket_addrs() {
-                out.extend(addrs.filter_map(|a| match a.ip() {
-                    std::net::IpAddr::V4(v4) => Some(v4),
-                    _ => None,
-                }));
-            }
-        }
-        out
-    });
-    tokio::time::timeout(Duration::from_secs(2), lookup)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
