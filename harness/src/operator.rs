@@ -212,6 +212,27 @@ fn rewrite_interfaces(
     Ok(out.join("\n") + "\n")
 }
 
+/// Whether the bridge's own files turn ICE-TCP on, read with the bridge's own readers (the
+/// same rules the fake bridge applies), so a file it cannot read fails here with its line.
+fn bridge_has_ice_tcp(files: &OperatorFiles) -> Result<bool, ConfigError> {
+    use jc_ice::config::{hocon, properties, IceSettings};
+    let lift = |e: jc_ice::config::ParseError| ConfigError {
+        file: e.file,
+        line: e.line,
+        reason: e.reason,
+    };
+    let props = match &files.bridge_config {
+        Some(p) => Some(properties::parse(&read(p)?, &p.display().to_string()).map_err(lift)?),
+        None => None,
+    };
+    let conf = match &files.jvb_conf {
+        Some(p) => Some(hocon::parse(&read(p)?, &p.display().to_string()).map_err(lift)?),
+        None => None,
+    };
+    let settings = IceSettings::resolve(props.as_ref(), conf.as_ref()).map_err(lift)?;
+    Ok(settings.tcp.is_some())
+}
+
 fn read(p: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(p).map_err(|e| ConfigError {
         file: p.display().to_string(),
@@ -278,7 +299,6 @@ pub fn profile(files: &OperatorFiles) -> Result<(Profile, Addresses), ConfigErro
             text: translate(&rewrite_vhost(&vhost_text)),
         },
     );
-    let mut tcp_on = false;
     for (rel, path) in [
         (profile::JVB_PROPERTIES, &files.bridge_config),
         (profile::JVB_CONF, &files.jvb_conf),
@@ -286,11 +306,6 @@ pub fn profile(files: &OperatorFiles) -> Result<(Profile, Addresses), ConfigErro
     ] {
         if let Some(p) = path {
             let text = read(p)?;
-            if rel != profile::JICOFO_PROPERTIES {
-                let flat: String = text.split_whitespace().collect();
-                tcp_on |= flat.contains("DISABLE_TCP_HARVESTER=false")
-                    || flat.contains("enabled=true") && text.contains("tcp");
-            }
             map.insert(
                 rel,
                 SourceFile {
@@ -300,6 +315,7 @@ pub fn profile(files: &OperatorFiles) -> Result<(Profile, Addresses), ConfigErro
             );
         }
     }
+    let tcp_on = bridge_has_ice_tcp(files)?;
     let verifies = vhost_text.lines().any(|l| {
         let w: Vec<&str> = l.split_whitespace().collect();
         w.len() >= 2
