@@ -522,18 +522,11 @@ fn set_path(fields: &mut Vec<(String, Node)>, path: &[String], value: Node, appe
     }
     let idx = match existing {
         Some(i) if matches!(fields[i].1.value, Value::Object(_)) => i,
-        Some(i) => {
-            fields.remove(i);
-            fields.push((
-                head.clone(),
-                Node {
-                    value: Value::Object(Vec::new()),
-                    line: value.line,
-                },
-            ));
-            fields.len() - 1
-        }
-        None => {
+        // A non-object (or nothing) under this key: a new object replaces it, last.
+        other => {
+            if let Some(i) = other {
+                fields.remove(i);
+            }
             fields.push((
                 head.clone(),
                 Node {
