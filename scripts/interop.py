@@ -100,7 +100,7 @@ def install_guard(public_ip: str, wan_subnet: str) -> None:
 
 def allocate(lab: str, client_ufrag: str, client_pwd: str) -> dict:
     out = subprocess.run(
-        ["docker", "exec", f"jc-{lab}-bridge", "/jc/bin/jc-fake-bridge", "allocate",
+        ["docker", "exec", f"jc-{lab}-bridge", "/usr/local/bin/jitsi-conformance", "fake-bridge", "allocate",
          "--client-ufrag", client_ufrag, "--client-pwd", client_pwd],
         capture_output=True, text=True, timeout=10, check=True,
     ).stdout

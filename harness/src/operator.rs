@@ -215,8 +215,8 @@ fn rewrite_interfaces(
 /// Whether the bridge's own files turn ICE-TCP on, read with the bridge's own readers (the
 /// same rules the fake bridge applies), so a file it cannot read fails here with its line.
 fn bridge_has_ice_tcp(files: &OperatorFiles) -> Result<bool, ConfigError> {
-    use jc_ice::config::{hocon, properties, IceSettings};
-    let lift = |e: jc_ice::config::ParseError| ConfigError {
+    use jc_videobridge::config::{hocon, properties, IceSettings};
+    let lift = |e: jc_videobridge::config::ParseError| ConfigError {
         file: e.file,
         line: e.line,
         reason: e.reason,
@@ -334,6 +334,7 @@ pub fn profile(files: &OperatorFiles) -> Result<(Profile, Addresses), ConfigErro
         proxy_cert: ProxyCert::Lab,
         fqdn,
         operator_cert: files.cert.clone(),
+        expect: Default::default(),
     };
     Ok((
         Profile {

@@ -60,6 +60,27 @@ pub struct Manifest {
     /// The operator's own certificate and key for the proxy (pre-change run only).
     #[serde(skip)]
     pub operator_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The verdicts SPEC section 5 gives the profile, checked by the fault catalogue's test.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// A profile's or a case's verdicts, as exact sets (the catalogue's test compares them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// MUST checks that fail or error, exactly.
+    #[serde(default)]
+    pub must_fail: Vec<String>,
+    /// SHOULD checks that warn, exactly.
+    #[serde(default)]
+    pub warn: Vec<String>,
+    /// Checks that skip, exactly.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Words a check's `actual` must contain: the diagnosis, not just the verdict.
+    #[serde(default)]
+    pub diagnosis: BTreeMap<String, Vec<String>>,
 }
 
 fn default_proxy_cert() -> ProxyCert {
@@ -89,6 +110,9 @@ pub struct FaultManifest {
     /// SHOULD checks that must warn (others may warn too): the teeth of SHOULD-only faults.
     #[serde(default)]
     pub must_warn: Vec<String>,
+    /// Words a check's `actual` must contain: the diagnosis, not just the verdict.
+    #[serde(default)]
+    pub diagnosis: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub manifest: ManifestOverride,
     /// Files of the base removed by the fault.

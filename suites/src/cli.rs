@@ -130,6 +130,9 @@ pub enum Command {
         #[arg(long)]
         no_host_setup: bool,
     },
+    /// The fake Jitsi backend and videobridge; the lab runs it on its bridge host.
+    #[command(subcommand, hide = true)]
+    FakeBridge(jc_fake_bridge::cli::Command),
     /// Remove the project's labs (all of them, or one), and with --images its images too.
     Clean {
         #[arg(long)]
@@ -165,6 +168,11 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // The bridge host runs this very executable as its fake bridge, with its own runtime and logs.
+    let cli = match cli.command {
+        Command::FakeBridge(cmd) => return jc_fake_bridge::cli::main(cmd),
+        command => Cli { command },
+    };
     init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -187,6 +195,7 @@ async fn dispatch(cmd: Command) -> i32 {
             no_host_setup,
         } => build_images(rebuild, setup(no_host_setup)).await,
         Command::Clean { lab, images } => clean(lab, images).await,
+        Command::FakeBridge(_) => unreachable!("handled before the runtime starts"),
         Command::Lab {
             profile,
             fault,

@@ -5,7 +5,7 @@ use crate::report::{Report, Target, Timings, Tool};
 use crate::runner;
 use jc_harness::host::{self, HostSetup, SetupError};
 use jc_harness::images::{self, BuildOptions, Images};
-use jc_harness::lab::{bridgebin, Lab, LabError};
+use jc_harness::lab::{selfexe, Lab, LabError};
 use jc_harness::operator::{self, OperatorFiles, Translation};
 use jc_harness::profile::Profile;
 use std::path::PathBuf;
@@ -69,8 +69,9 @@ impl From<LabError> for RunError {
     }
 }
 
+/// The fixtures of this process: built in, or a working copy's when asked for.
 pub fn fixtures() -> PathBuf {
-    bridgebin::workspace_root().join("fixtures")
+    jc_harness::fixtures::root()
 }
 
 pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
@@ -128,8 +129,8 @@ pub async fn start_lab(opts: &RunOptions) -> Result<(Lab, u64), RunError> {
     let profile = load_profile(opts)?;
     let docker = host::docker(opts.setup).await?;
     let t = Instant::now();
-    let (imgs, bin) = tokio::join!(ensure_images(&docker, opts.setup), bridgebin::ensure());
-    let (imgs, _) = (imgs?, bin?);
+    selfexe::path()?;
+    let imgs = ensure_images(&docker, opts.setup).await?;
     let images_ms = t.elapsed().as_millis() as u64;
     Ok((Lab::up(&docker, &imgs, profile).await?, images_ms))
 }

@@ -1,6 +1,6 @@
-//! The fake Jitsi backend and videobridge that runs on the lab's bridge host.
-//!
-//! The binary (`src/main.rs`) is a thin CLI; each task it runs lives in its own module.
+//! The fake Jitsi backend and videobridge that run on the lab's bridge host, as the
+//! `jitsi-conformance fake-bridge` subcommand ([`cli`]); each task lives in its own module.
 
+pub mod cli;
 pub mod http;
 pub mod videobridge;

@@ -13,9 +13,9 @@ use axum::body::Bytes;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use jc_ice::config::{IceSettings, ParseError};
-use jc_ice::control::ControlApi;
-use jc_ice::responder::{self, BridgeState};
+use jc_videobridge::config::{IceSettings, ParseError};
+use jc_videobridge::control::ControlApi;
+use jc_videobridge::responder::{self, BridgeState};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
@@ -145,7 +145,7 @@ impl Videobridge {
         // The WebRTC side (DTLS, SCTP, data channel echo) rides on the same UDP socket: STUN
         // stays with jc-ice's ice4j rules, the rest goes to DTLS once a pair is selected. Made
         // before the control API answers, so every transport carries its fingerprint.
-        let peer = jc_ice::peer::BridgePeer::new(self.state.clone())
+        let peer = jc_videobridge::peer::BridgePeer::new(self.state.clone())
             .map_err(anyhow::Error::msg)
             .context("cannot make the bridge's DTLS identity")?;
         let socket = Arc::new(self.udp);
@@ -282,7 +282,7 @@ mod tests {
         .unwrap();
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let t = jc_ice::candidates::parse_transport(&v).unwrap();
+        let t = jc_videobridge::candidates::parse_transport(&v).unwrap();
         assert!(t
             .candidates
             .iter()
@@ -291,7 +291,7 @@ mod tests {
         assert!(t.candidates.iter().all(|c| c.typ != "srflx"));
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut rng = rand::rng();
-        let (req, tid) = jc_ice::client::binding_request(&mut rng, &t.ufrag, "cli1", &t.pwd);
+        let (req, tid) = jc_stun::client::binding_request(&mut rng, &t.ufrag, "cli1", &t.pwd);
         sock.send_to(&req, udp_addr).await.unwrap();
         let mut buf = [0u8; 1500];
         let (n, from) =
@@ -300,7 +300,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!(from, udp_addr);
-        let f = jc_ice::client::verify_response(&buf[..n], &t.pwd, &tid);
+        let f = jc_stun::client::verify_response(&buf[..n], &t.pwd, &tid);
         assert_eq!(f.integrity_ok, Some(true));
         assert_eq!(f.fingerprint_ok, Some(true));
         let _ = std::fs::remove_dir_all(dir);

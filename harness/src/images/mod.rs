@@ -7,6 +7,7 @@
 pub mod sources;
 
 use crate::host::{self, HostSetup, SetupError};
+use crate::role::Role;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -18,26 +19,24 @@ use testcontainers::bollard::query_parameters::{
 };
 use testcontainers::bollard::{body_full, Docker};
 
-/// The lab's roles, each with a recipe in `fixtures/images/<role>/`.
-pub const ROLES: [&str; 3] = ["router", "proxy", "bridge"];
 /// The packages whose versions are part of each role's identity and of every report.
-const ROLE_PACKAGES: [(&str, &[&str]); 3] = [
-    ("router", &["iptables"]),
-    ("proxy", &["apache2"]),
-    ("bridge", &["nginx"]),
+const ROLE_PACKAGES: [(Role, &[&str]); 3] = [
+    (Role::Router, &["iptables"]),
+    (Role::Proxy, &["apache2"]),
+    (Role::Bridge, &["nginx"]),
 ];
 pub const LABEL: &str = "org.jitsi-conformance.image";
 
 #[derive(Debug, Clone)]
 pub struct Images {
     pub base: String,
-    pub roles: HashMap<&'static str, String>,
+    pub roles: HashMap<Role, String>,
     pub built: usize,
 }
 
 impl Images {
-    pub fn role(&self, role: &str) -> &str {
-        &self.roles[role]
+    pub fn role(&self, role: Role) -> &str {
+        &self.roles[&role]
     }
 }
 
@@ -74,8 +73,8 @@ pub async fn ensure(
     let base_id = exists(docker, &base).await.unwrap_or_default();
     let versions = host_candidates();
     let mut jobs = Vec::new();
-    for role in ROLES {
-        let dir = fixtures.join("images").join(role);
+    for role in Role::ALL {
+        let dir = fixtures.join("images").join(role.name());
         let dockerfile = std::fs::read(dir.join("Dockerfile")).map_err(|e| {
             SetupError::new(
                 "images",
@@ -107,7 +106,7 @@ pub async fn ensure(
         if !opts.rebuild && exists(docker, tag).await.is_some() {
             return Ok::<_, SetupError>(false);
         }
-        build_role(docker, role, tag, dockerfile, base_ref).await?;
+        build_role(docker, role.name(), tag, dockerfile, base_ref).await?;
         Ok(true)
     });
     for r in futures_util::future::join_all(builds).await {

@@ -4,8 +4,8 @@
 //! leaves, and sockets bind the client's address.
 
 use crate::net::Guard;
-use jc_ice::client::{self, Facts};
-use jc_ice::framing;
+use jc_stun::client::{self, Facts};
+use jc_stun::framing;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

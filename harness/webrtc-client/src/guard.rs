@@ -88,7 +88,7 @@ impl GuardedSocket {
 
     /// Receives, outliving ICMP errors (they surface as ConnectionRefused on Linux).
     pub async fn recv_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-        jc_ice::responder::recv_from(&self.socket, buf).await
+        jc_stun::recv_from(&self.socket, buf).await
     }
 
     /// As a `webrtc_util::Conn` for the agent's UDP mux.

@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jc_ice::candidates::{ParsedCandidate, ParsedTransport};
+use jc_videobridge::candidates::{ParsedCandidate, ParsedTransport};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::sync::mpsc;
 use webrtc_ice::agent::agent_config::AgentConfig;

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jc_ice::candidates::{parse_transport, ParsedCandidate, ParsedTransport};
-use jc_ice::config::IceSettings;
-use jc_ice::control::{endpoint_json, AllocateRequest, ControlApi};
-use jc_ice::peer::BridgePeer;
-use jc_ice::responder::BridgeState;
+use jc_videobridge::candidates::{parse_transport, ParsedCandidate, ParsedTransport};
+use jc_videobridge::config::IceSettings;
+use jc_videobridge::control::{endpoint_json, AllocateRequest, ControlApi};
+use jc_videobridge::peer::BridgePeer;
+use jc_videobridge::responder::BridgeState;
 use jc_webrtc_client::{
     ice_connect, webrtc_session, CandidateFact, ClientParams, Credentials, DestFilter,
     GuardedSocket,

@@ -1,7 +1,12 @@
 //! Verdicts from probe facts. Each check judges one property and returns what was expected
 //! and what was seen, in words an operator can act on.
+//!
+//! A check's code lives where its id says: `area/topic/n` is the function `area_topic_n` in
+//! `checks/area/topic.rs` (`ice/connect/2` is `ice::connect::ice_connect_2`). Pieces several
+//! areas share live once: the bridge's endpoint, files and candidate wording in [`bridge`],
+//! the ports in `jc_harness::ports`.
 
-pub mod connect;
+pub mod bridge;
 pub mod http;
 pub mod ice;
 pub mod nat;
@@ -98,8 +103,8 @@ pub struct Ctx<'a> {
     pub http: HttpProbe,
     pub budgets: Budgets,
     /// One endpoint allocated through the bridge's control API, shared by the nat/* and
-    /// ice/candidates/* checks (see [`ice::allocation`]).
-    pub allocation: tokio::sync::OnceCell<Result<ice::Allocation, String>>,
+    /// ice/candidates/* checks (see [`bridge::allocation`]).
+    pub allocation: tokio::sync::OnceCell<Result<bridge::Allocation, String>>,
 }
 
 impl<'a> Ctx<'a> {

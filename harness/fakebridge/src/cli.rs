@@ -1,0 +1,204 @@
+//! `jitsi-conformance fake-bridge`: the fake Jitsi backend and videobridge of the lab's bridge
+//! host. The harness mounts the suite's own executable into the bridge container and runs this
+//! subcommand there (SPEC section 12: no second build, no cargo at run time).
+//!
+//! A thin CLI: it parses arguments, binds every task's sockets, announces readiness and then
+//! waits for SIGTERM/SIGINT. The tasks themselves live in the library.
+
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{http, videobridge};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing_subscriber::EnvFilter;
+
+/// The line the harness waits for on stdout before it starts probing.
+const READY_LINE: &str = "jc-fake-bridge ready";
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the bridge host runs, or asks of the running bridge.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every listener until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Allocate an endpoint through the private control API and print its Colibri2 JSON.
+    Allocate(AllocateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AllocateArgs {
+    /// The control API (JVB's private REST API address).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: SocketAddr,
+    /// The client's ICE ufrag, told to the bridge (never its candidates).
+    #[arg(long, requires = "client_pwd")]
+    client_ufrag: Option<String>,
+    /// The client's ICE pwd.
+    #[arg(long, requires = "client_ufrag")]
+    client_pwd: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Stamped on every response (`x-jc-marker`) and in the pages, to tell backends apart.
+    #[arg(long)]
+    marker: String,
+    /// The web listener (nginx's static site stand-in).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    web: SocketAddr,
+    /// The signalling listener (Prosody's HTTP server stand-in: /http-bind, /xmpp-websocket).
+    #[arg(long, default_value = "0.0.0.0:5280")]
+    signalling: SocketAddr,
+    /// The colibri listener (JVB's public HTTP server: /colibri-ws/, /about/health).
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    colibri: SocketAddr,
+    /// The videobridge's config directory: only its `sip-communicator.properties` and
+    /// `jvb.conf` are read, once, at start.
+    #[arg(long, default_value = videobridge::DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+    /// The address the videobridge's UDP and ICE-TCP ports bind on.
+    #[arg(long, default_value = "0.0.0.0")]
+    media_ip: IpAddr,
+    /// The private control API (JVB binds its REST API on 127.0.0.1:8080).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    control: SocketAddr,
+}
+
+/// Runs one fake-bridge command to its end, on a runtime of its own.
+pub fn main(command: Command) -> i32 {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // The harness captures stderr into reports: no colour codes unless a person watches.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("fake-bridge: cannot start the runtime: {error}");
+            return 1;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match command {
+            Command::Serve(args) => serve(args).await,
+            Command::Allocate(args) => allocate(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => 0,
+        // A config file the bridge cannot read: `file:line: reason`, as JVB's own start fails.
+        Err(error) if error.is::<jc_videobridge::config::ParseError>() => {
+            eprintln!("{error}");
+            1
+        }
+        Err(error) => {
+            eprintln!("fake-bridge: {error:#}");
+            1
+        }
+    }
+}
+
+async fn allocate(args: AllocateArgs) -> Result<()> {
+    let body = videobridge::allocate_body(args.client_ufrag.as_deref(), args.client_pwd.as_deref());
+    let (status, text) = videobridge::allocate(args.api, &body).await?;
+    if status != 200 {
+        anyhow::bail!("the control API answered {status}: {text}");
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write the allocation to stdout")
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    // Installed before anything is announced, so a stop sent right after the ready line is
+    // never met by the default action (dying with no clean-up).
+    let stop_signal = StopSignal::install()?;
+    // Dropping `stop` tells every task to wind down.
+    let (stop, stopped) = watch::channel(());
+    let mut tasks = JoinSet::new();
+
+    let http = http::bind(&http::HttpConfig {
+        marker: args.marker,
+        web: args.web,
+        signalling: args.signalling,
+        colibri: args.colibri,
+    })
+    .await?;
+    tasks.spawn(http.run(stopped.clone()));
+    // The videobridge reads its files once here; a parse error (`file:line: reason`) stops
+    // the start before readiness is announced.
+    let bridge = videobridge::Videobridge::bind(&videobridge::VideobridgeConfig {
+        config_dir: args.config_dir,
+        bind_ip: args.media_ip,
+        control: args.control,
+        addresses: None,
+    })
+    .await?;
+    tasks.spawn(bridge.run(stopped.clone()));
+
+    announce_ready()?;
+
+    let outcome = tokio::select! {
+        () = stop_signal.wait() => Ok(()),
+        Some(joined) = tasks.join_next() => match joined {
+            Ok(Ok(())) => Err(anyhow::anyhow!("a task stopped unexpectedly")),
+            Ok(Err(error)) => Err(error),
+            Err(panic) => Err(anyhow::anyhow!("a task panicked: {panic}")),
+        },
+    };
+    drop(stop);
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("tasks still busy after {DRAIN_TIMEOUT:?}, exiting anyway");
+    }
+    outcome
+}
+
+fn announce_ready() -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{READY_LINE}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write the ready line to stdout")
+}
+
+/// SIGTERM (docker stop) or SIGINT (Ctrl-C).
+struct StopSignal {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        let name = tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received, stopping");
+    }
+}

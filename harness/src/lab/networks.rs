@@ -1,0 +1,100 @@
+//! The lab's two networks on the first free address slot (SPEC section 2): Docker's own
+//! masquerading off, bridges named after the lab so the host rule can name them, labelled for
+//! the sweep. Docker arbitrates between processes: a subnet another lab holds is refused and the
+//! next slot is tried.
+
+use super::{setup, sweep, LabError, LAB_LABEL, PID_LABEL};
+use crate::net::{self, AddressPlan};
+use std::collections::HashMap;
+use testcontainers::bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use testcontainers::bollard::Docker;
+
+/// Creates the lab's wan and lan networks on the first slot that is free on this host and in
+/// Docker (another process's lab holding a subnet makes Docker refuse; the next slot is tried).
+pub(super) async fn create(
+    docker: &Docker,
+    id: &str,
+) -> Result<(AddressPlan, Vec<String>), LabError> {
+    // The host's own routes say what a lab must not cover. (No name is resolved here: the
+    // suite sends nothing outside the lab, not even a DNS query.)
+    let taken = net::host_subnets();
+    let mut reasons = Vec::new();
+    for slot in 0..net::MAX_SLOTS {
+        let plan = AddressPlan::for_slot(slot);
+        if let Some(why) = net::clash(&plan, &taken) {
+            reasons.push(format!("slot {slot}: {why}"));
+            continue;
+        }
+        let wan = format!("jc-{id}-wan");
+        let lan = format!("jc-{id}-lan");
+        match create_network(docker, id, &wan, "w", plan.wan, plan.client_ip).await {
+            Ok(()) => {}
+            Err(e) if is_overlap(&e) => continue,
+            Err(e) => return Err(setup("network", e)),
+        }
+        match create_network(docker, id, &lan, "l", plan.lan, plan.lan_gateway).await {
+            Ok(()) => return Ok((plan, vec![wan, lan])),
+            Err(e) => {
+                let _ = docker.remove_network(&wan).await;
+                if !is_overlap(&e) {
+                    return Err(setup("network", e));
+                }
+            }
+        }
+    }
+    Err(setup(
+        "network",
+        format!(
+            "no free lab subnet: every slot clashes with the host or another lab.\n{}",
+            reasons.join("\n")
+        ),
+    ))
+}
+
+fn is_overlap(e: &testcontainers::bollard::errors::Error) -> bool {
+    let s = e.to_string();
+    s.contains("overlaps") || s.contains("already exists")
+}
+
+async fn create_network(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    suffix: &str,
+    subnet: ipnet::Ipv4Net,
+    gateway: std::net::Ipv4Addr,
+) -> Result<(), testcontainers::bollard::errors::Error> {
+    let req = NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".into()),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.to_string()),
+                gateway: Some(gateway.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        options: Some(HashMap::from([
+            // Docker's own masquerading breaks DNAT between the two bridges (SPEC section 2).
+            (
+                "com.docker.network.bridge.enable_ip_masquerade".to_string(),
+                "false".to_string(),
+            ),
+            (
+                "com.docker.network.bridge.name".to_string(),
+                format!("jc{id}{suffix}"),
+            ),
+        ])),
+        labels: Some(HashMap::from([
+            (LAB_LABEL.to_string(), id.to_string()),
+            (PID_LABEL.to_string(), std::process::id().to_string()),
+        ])),
+        ..Default::default()
+    };
+    let _in_flight =
+        sweep::begin().map_err(|e| testcontainers::bollard::errors::Error::IOError {
+            err: std::io::Error::other(e),
+        })?;
+    docker.create_network(req).await.map(|_| ())
+}

@@ -1,0 +1,136 @@
+//! Waiting for a container to say it is up, and turning a container's complaint into the
+//! profile file and line that caused it (Apache's configtest, iptables-restore, the bridge's
+//! own config reader), so bad input names the operator's file.
+
+use super::{setup, Lab, LabError, READY_TIMEOUT};
+use crate::profile;
+use crate::role::Role;
+use crate::vhost::ConfigError;
+use std::collections::BTreeMap;
+use testcontainers::{ContainerAsync, GenericImage};
+use tokio::io::AsyncBufReadExt;
+
+impl Lab {
+    /// Follows the container's stdout until `jc-ready` or `jc-failed`, within a deadline.
+    pub(super) async fn wait_ready(
+        &self,
+        role: Role,
+        c: &ContainerAsync<GenericImage>,
+    ) -> Result<BTreeMap<String, String>, LabError> {
+        let mut out = c.stdout(true);
+        let mut seen = Vec::new();
+        let mut versions = BTreeMap::new();
+        let follow = async {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match out.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return Err("the container exited".to_string()),
+                    Ok(_) => {}
+                }
+                let l = line.trim_end().to_string();
+                if l == "jc-ready" {
+                    return Ok(());
+                }
+                if let Some(v) = l.strip_prefix("jc-version ") {
+                    if let Some((k, v)) = v.split_once('=') {
+                        versions.insert(k.to_string(), v.to_string());
+                    }
+                }
+                if let Some(reason) = l.strip_prefix("jc-failed: ") {
+                    return Err(reason.to_string());
+                }
+                seen.push(l);
+            }
+        };
+        match tokio::time::timeout(READY_TIMEOUT, follow).await {
+            Ok(Ok(())) => Ok(versions),
+            Ok(Err(reason)) => Err(self.explain_failure(role, &reason, &seen.join("\n"))),
+            Err(_) => Err(setup(
+                "lab-timeout",
+                format!(
+                    "{role} did not report ready within {} s; its output:\n{}",
+                    READY_TIMEOUT.as_secs(),
+                    seen.join("\n")
+                ),
+            )),
+        }
+    }
+
+    /// Maps a container's complaint onto the profile file that caused it.
+    fn explain_failure(&self, role: Role, reason: &str, detail: &str) -> LabError {
+        let source = |rel: &str| {
+            self.profile
+                .file(rel)
+                .map(|f| f.origin.display().to_string())
+                .unwrap_or_else(|| rel.to_string())
+        };
+        match role {
+            Role::Proxy if reason.contains("configtest") => {
+                let (line, why) = crate::vhost::apache_error_line(detail)
+                    .unwrap_or((1, detail.trim().to_string()));
+                ConfigError {
+                    file: source(profile::VHOST),
+                    line,
+                    reason: format!("Apache rejects it: {why}"),
+                }
+                .into()
+            }
+            Role::Router if reason.contains("iptables-restore") => {
+                let line = crate::rules::restore_error_line(detail).unwrap_or(1);
+                ConfigError {
+                    file: source(profile::RULES),
+                    line,
+                    reason: format!("iptables-restore rejects it: {}", detail.trim()),
+                }
+                .into()
+            }
+            Role::Bridge => match bridge_config_error(detail) {
+                // The bridge read its own file and named the line: name the operator's file.
+                Some((rel, line, why)) => ConfigError {
+                    file: source(rel),
+                    line,
+                    reason: format!("the videobridge rejects it: {why}"),
+                }
+                .into(),
+                None => setup("lab-start", format!("{role}: {reason}\n{detail}")),
+            },
+            _ => setup("lab-start", format!("{role}: {reason}\n{detail}")),
+        }
+    }
+}
+
+/// "/etc/jitsi/videobridge/jvb.conf:4: reason" in the fake bridge's output, as the profile
+/// file it came from, its line and the reason.
+pub fn bridge_config_error(output: &str) -> Option<(&'static str, usize, String)> {
+    output.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("/etc/jitsi/")?;
+        let (file, rest) = rest.split_once(':')?;
+        let (line, why) = rest.split_once(':')?;
+        let rel = [profile::JVB_PROPERTIES, profile::JVB_CONF]
+            .into_iter()
+            .find(|r| *r == file)?;
+        Some((rel, line.trim().parse().ok()?, why.trim().to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_errors_name_the_profile_file() {
+        let out =
+            "starting\n/etc/jitsi/videobridge/jvb.conf:4: expected `=` or `{` after `ice4j`\n";
+        assert_eq!(
+            bridge_config_error(out),
+            Some((
+                profile::JVB_CONF,
+                4,
+                "expected `=` or `{` after `ice4j`".to_string()
+            ))
+        );
+        assert_eq!(bridge_config_error("/etc/jitsi/jicofo/x:1: no"), None);
+        assert_eq!(bridge_config_error("nothing"), None);
+    }
+}

@@ -1,0 +1,307 @@
+//! ice/candidates/*: the candidates the bridge advertises for a fresh endpoint.
+
+use crate::checks::bridge::{allocation, diagnose_no_srflx, list, show, BridgeFiles};
+use crate::checks::{Ctx, Verdict};
+use jc_harness::net::AddressPlan;
+use jc_harness::ports::{ICE_TCP, MEDIA_UDP};
+use jc_videobridge::candidates::ParsedCandidate;
+use std::net::Ipv4Addr;
+
+fn is_udp(c: &ParsedCandidate) -> bool {
+    c.protocol.eq_ignore_ascii_case("udp")
+}
+
+fn is_tcp(c: &ParsedCandidate) -> bool {
+    c.protocol.eq_ignore_ascii_case("tcp") || c.protocol.eq_ignore_ascii_case("ssltcp")
+}
+
+fn at(c: &ParsedCandidate, ip: Ipv4Addr, port: u16) -> bool {
+    c.ip == ip.to_string() && c.port == port
+}
+
+fn rel_at(c: &ParsedCandidate, ip: Ipv4Addr, port: u16) -> bool {
+    c.rel_addr.as_deref() == Some(ip.to_string().as_str()) && c.rel_port == Some(port)
+}
+
+/// ice/candidates/1: a UDP host candidate at BRIDGE_IP:10000.
+/// ice/candidates/1
+pub async fn ice_candidates_1(ctx: &Ctx<'_>) -> Verdict {
+    let plan = &ctx.lab.plan;
+    let expected = format!(
+        "a UDP host candidate at {}:{MEDIA_UDP} (BRIDGE_IP)",
+        plan.bridge_ip
+    );
+    let a = match allocation(ctx).await {
+        Ok(a) => a,
+        Err(e) => return Verdict::error(expected, e),
+    };
+    judge_1(plan, &a.transport.candidates, expected)
+}
+
+pub fn judge_1(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> Verdict {
+    match cs
+        .iter()
+        .find(|c| is_udp(c) && c.typ == "host" && at(c, plan.bridge_ip, MEDIA_UDP))
+    {
+        Some(c) => Verdict::pass(expected, show(plan, c)),
+        None => Verdict::fail(
+            expected,
+            format!(
+                "no such candidate; the bridge advertises: {}",
+                list(plan, cs)
+            ),
+        ),
+    }
+}
+
+/// ice/candidates/2: a UDP srflx candidate at PUBLIC_IP:10000 with rel-addr BRIDGE_IP:10000.
+/// ice/candidates/2
+pub async fn ice_candidates_2(ctx: &Ctx<'_>) -> Verdict {
+    let plan = &ctx.lab.plan;
+    let expected = format!(
+        "a UDP srflx candidate at {}:{MEDIA_UDP} (PUBLIC_IP) with rel-addr {}:{MEDIA_UDP} (BRIDGE_IP)",
+        plan.public_ip, plan.bridge_ip
+    );
+    let a = match allocation(ctx).await {
+        Ok(a) => a,
+        Err(e) => return Verdict::error(expected, e),
+    };
+    let cs = &a.transport.candidates;
+    if let Some(c) = cs.iter().find(|c| {
+        is_udp(c)
+            && c.typ == "srflx"
+            && at(c, plan.public_ip, MEDIA_UDP)
+            && rel_at(c, plan.bridge_ip, MEDIA_UDP)
+    }) {
+        return Verdict::pass(expected, show(plan, c));
+    }
+    let srflx: Vec<ParsedCandidate> = cs
+        .iter()
+        .filter(|c| is_udp(c) && c.typ == "srflx")
+        .cloned()
+        .collect();
+    if !srflx.is_empty() {
+        return Verdict::fail(
+            expected,
+            format!(
+                "the UDP srflx candidates are elsewhere: {} (check NAT_HARVESTER_PUBLIC_ADDRESS / the mapping's public-address)",
+                list(plan, &srflx)
+            ),
+        );
+    }
+    let files = BridgeFiles::read(ctx).await;
+    Verdict::fail(
+        expected,
+        format!(
+            "{}; the bridge advertises: {}",
+            diagnose_no_srflx(plan, cs, &files),
+            list(plan, cs)
+        ),
+    )
+}
+
+/// ice/candidates/3: every advertised address is BRIDGE_IP or PUBLIC_IP.
+/// ice/candidates/3
+pub async fn ice_candidates_3(ctx: &Ctx<'_>) -> Verdict {
+    let plan = &ctx.lab.plan;
+    let expected = format!(
+        "every candidate address is {} (BRIDGE_IP) or {} (PUBLIC_IP)",
+        plan.bridge_ip, plan.public_ip
+    );
+    let a = match allocation(ctx).await {
+        Ok(a) => a,
+        Err(e) => return Verdict::error(expected, e),
+    };
+    judge_3(plan, &a.transport.candidates, expected)
+}
+
+pub fn judge_3(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> Verdict {
+    let ok = |ip: &str| ip == plan.bridge_ip.to_string() || ip == plan.public_ip.to_string();
+    let bad: Vec<ParsedCandidate> = cs.iter().filter(|c| !ok(&c.ip)).cloned().collect();
+    if cs.is_empty() {
+        return Verdict::fail(expected, "the bridge advertises no candidates");
+    }
+    if bad.is_empty() {
+        Verdict::pass(expected, list(plan, cs))
+    } else {
+        Verdict::fail(
+            expected,
+            format!(
+                "foreign addresses advertised (clients would try them and fail): {}",
+                list(plan, &bad)
+            ),
+        )
+    }
+}
+
+/// ice/candidates/4: passive TCP candidates at BRIDGE_IP:4443 (host) and PUBLIC_IP:4443 (srflx).
+/// ice/candidates/4
+pub async fn ice_candidates_4(ctx: &Ctx<'_>) -> Verdict {
+    let lab = ctx.lab;
+    if let Some(skip) = ctx.skip_without_ice_tcp() {
+        return skip;
+    }
+    let plan = &lab.plan;
+    let expected = format!(
+        "passive TCP (tcp or ssltcp) candidates at {}:{ICE_TCP} (host, BRIDGE_IP) and {}:{ICE_TCP} (srflx, PUBLIC_IP)",
+        plan.bridge_ip, plan.public_ip
+    );
+    let a = match allocation(ctx).await {
+        Ok(a) => a,
+        Err(e) => return Verdict::error(expected, e),
+    };
+    let cs = &a.transport.candidates;
+    let passive =
+        |c: &&ParsedCandidate| is_tcp(c) && c.tcptype.as_deref().is_none_or(|t| t == "passive");
+    let host = cs
+        .iter()
+        .filter(passive)
+        .find(|c| c.typ == "host" && at(c, plan.bridge_ip, ICE_TCP));
+    let srflx = cs
+        .iter()
+        .filter(passive)
+        .find(|c| c.typ == "srflx" && at(c, plan.public_ip, ICE_TCP));
+    let tcp: Vec<ParsedCandidate> = cs.iter().filter(|c| is_tcp(c)).cloned().collect();
+    match (host, srflx) {
+        (Some(h), Some(s)) => Verdict::pass(expected, format!("{}; {}", show(plan, h), show(plan, s))),
+        (None, _) if tcp.is_empty() => Verdict::fail(
+            expected,
+            format!(
+                "no TCP candidates at all: the bridge's TCP harvester is off (DISABLE_TCP_HARVESTER / videobridge.ice.tcp.enabled); it advertises: {}",
+                list(plan, cs)
+            ),
+        ),
+        (None, _) => Verdict::fail(
+            expected,
+            format!(
+                "no passive TCP host candidate at BRIDGE_IP:{ICE_TCP} (is TCP_HARVESTER_PORT {ICE_TCP}?); TCP candidates: {}",
+                list(plan, &tcp)
+            ),
+        ),
+        (Some(_), None) if tcp.iter().any(|c| c.typ == "srflx") => Verdict::fail(
+            expected,
+            format!(
+                "the TCP srflx candidates are not at PUBLIC_IP:{ICE_TCP} (check NAT_HARVESTER_PUBLIC_ADDRESS / the mapping's public-address, and TCP_HARVESTER_MAPPED_PORT); TCP candidates: {}",
+                list(plan, &tcp)
+            ),
+        ),
+        (Some(_), None) => {
+            let files = BridgeFiles::read(ctx).await;
+            Verdict::fail(
+                expected,
+                format!(
+                    "{} (TCP srflx candidates come from the same mappings); TCP candidates: {}",
+                    diagnose_no_srflx(plan, cs, &files),
+                    list(plan, &tcp)
+                ),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::bridge::parse_allocation;
+
+    fn cand(
+        protocol: &str,
+        typ: &str,
+        ip: &str,
+        port: u16,
+        rel: Option<(&str, u16)>,
+    ) -> ParsedCandidate {
+        ParsedCandidate {
+            foundation: "1".into(),
+            component: 1,
+            protocol: protocol.into(),
+            ip: ip.into(),
+            port,
+            priority: 1,
+            typ: typ.into(),
+            rel_addr: rel.map(|r| r.0.to_string()),
+            rel_port: rel.map(|r| r.1),
+            tcptype: (protocol != "udp").then(|| "passive".into()),
+            generation: Some(0),
+            id: None,
+        }
+    }
+
+    #[test]
+    fn allocation_output_with_logs_parses() {
+        let out = "2026-01-01 INFO something\n{\"meeting-id\":\"m\",\"endpoints\":[{\"id\":\"e\",\"transport\":{\"transport\":{\"ufrag\":\"u\",\"pwd\":\"p\",\"candidates\":[{\"foundation\":\"1\",\"component\":\"1\",\"protocol\":\"udp\",\"ip\":\"172.30.77.20\",\"port\":\"10000\",\"priority\":\"2130706431\",\"type\":\"host\"}]}}}]}\n";
+        let t = parse_allocation(out).unwrap();
+        assert_eq!(t.ufrag, "u");
+        assert_eq!(t.candidates.len(), 1);
+        assert!(parse_allocation("error: refused").is_err());
+    }
+
+    #[test]
+    fn proxy_address_is_named_in_the_diagnosis() {
+        let plan = AddressPlan::for_slot(0);
+        let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
+        let files = BridgeFiles {
+            properties: Some(
+                "org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS=172.30.77.10\norg.ice4j.ice.harvest.NAT_HARVESTER_PUBLIC_ADDRESS=198.51.100.2\n".into(),
+            ),
+            ..Default::default()
+        };
+        let d = diagnose_no_srflx(&plan, &cs, &files);
+        assert!(
+            d.contains("no host address (172.30.77.20 (BRIDGE_IP)) equals"),
+            "{d}"
+        );
+        assert!(d.contains("172.30.77.10 (PROXY_IP)"), "{d}");
+    }
+
+    #[test]
+    fn nat_keys_in_jicofo_file_are_named() {
+        let plan = AddressPlan::for_slot(0);
+        let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
+        let files = BridgeFiles {
+            properties: Some("org.jitsi.videobridge.ENABLE_STATISTICS=true\n".into()),
+            jvb_conf: None,
+            jicofo: Some("org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS=172.30.77.20\n".into()),
+        };
+        let d = diagnose_no_srflx(&plan, &cs, &files);
+        assert!(d.contains("jicofo's file"), "{d}");
+    }
+
+    #[test]
+    fn foreign_addresses_fail_candidates_3() {
+        let plan = AddressPlan::for_slot(0);
+        let good = vec![
+            cand("udp", "host", "172.30.77.20", 10000, None),
+            cand(
+                "udp",
+                "srflx",
+                "198.51.100.2",
+                10000,
+                Some(("172.30.77.20", 10000)),
+            ),
+        ];
+        assert_eq!(
+            judge_3(&plan, &good, String::new()).finding,
+            crate::checks::Finding::Pass
+        );
+        let mut bad = good.clone();
+        bad.push(cand(
+            "udp",
+            "srflx",
+            "198.51.100.29",
+            10000,
+            Some(("172.30.77.20", 10000)),
+        ));
+        let v = judge_3(&plan, &bad, String::new());
+        assert_eq!(v.finding, crate::checks::Finding::Fail);
+        assert!(v.actual.contains("WAN_UNUSED_IP"), "{}", v.actual);
+        assert_eq!(
+            judge_1(&plan, &bad, String::new()).finding,
+            crate::checks::Finding::Pass
+        );
+        assert_eq!(
+            judge_1(&plan, &bad[1..], String::new()).finding,
+            crate::checks::Finding::Fail
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! The fault catalogue (SPEC section 6) is the suite's own mutation test: every fault must be
+//! caught by exactly its MUST checks, and every shipped profile must give exactly the verdicts
+//! SPEC section 5 gives it. Both are data: `fixtures/faults/*/fault.toml` and the `[expect]`
+//! table of `fixtures/profiles/*/manifest.toml`. The same runs feed the snapshot reports.
+
+mod support;
+
+use futures_util::StreamExt;
+use jc_harness::profile::{names_in, Expect, Profile};
+use jitsi_conformance::report::{markdown, redact, Report, Status};
+use jitsi_conformance::run::{self, RunOptions};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Labs at once: the 2-core machine runs three comfortably.
+const PARALLEL: usize = 3;
+
+struct Verdict {
+    name: String,
+    caught: bool,
+    detail: String,
+}
+
+fn set(v: &[String]) -> BTreeSet<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The words each check's diagnosis must hold that it does not.
+fn missing_words(report: &Report, diagnosis: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, words) in diagnosis {
+        let actual = report
+            .checks
+            .iter()
+            .find(|c| &c.id == id)
+            .map(|c| c.actual.as_str())
+            .unwrap_or("(the check did not run)");
+        for w in words.iter().filter(|w| !actual.contains(w.as_str())) {
+            out.push(format!("{id} does not say {w:?}: {actual}"));
+        }
+    }
+    out
+}
+
+fn judge_fault(name: &str, report: &Report) -> Verdict {
+    let p = Profile::load_fault(&run::fixtures(), name).expect("fault loads");
+    let spec = &p.fault.as_ref().expect("is a fault").1;
+    let expected = set(&spec.must_fail);
+    let actual: BTreeSet<&str> = report.must_failures().into_iter().collect();
+    let warned = support::ids_with(report, Status::Warn);
+    let unwarned: Vec<&str> = spec
+        .must_warn
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !warned.contains(w))
+        .collect();
+    let words = missing_words(report, &spec.diagnosis);
+    let mut detail = format!("expected MUST failures {expected:?}, got {actual:?}");
+    if !unwarned.is_empty() {
+        detail.push_str(&format!("; must warn {unwarned:?}, warned {warned:?}"));
+    }
+    if !words.is_empty() {
+        detail.push_str(&format!("; diagnosis: {}", words.join("; ")));
+    }
+    Verdict {
+        name: name.to_string(),
+        caught: expected == actual && unwarned.is_empty() && words.is_empty(),
+        detail,
+    }
+}
+
+fn judge_profile(name: &str, report: &Report, expect: &Expect) -> Verdict {
+    let must: BTreeSet<&str> = report.must_failures().into_iter().collect();
+    let warn = support::ids_with(report, Status::Warn);
+    let skip = support::ids_with(report, Status::Skip);
+    let words = missing_words(report, &expect.diagnosis);
+    let ok = must == set(&expect.must_fail)
+        && warn == set(&expect.warn)
+        && skip == set(&expect.skip)
+        && words.is_empty()
+        && ["apache2", "nginx", "iptables"]
+            .iter()
+            .all(|p| report.lab.get(*p).is_some_and(|v| !v.is_empty()));
+    Verdict {
+        name: name.to_string(),
+        caught: ok,
+        detail: format!(
+            "must fail {must:?} (want {:?}), warn {warn:?} (want {:?}), skip {skip:?} (want {:?}){}; lab {:?}\n{}",
+            expect.must_fail,
+            expect.warn,
+            expect.skip,
+            if words.is_empty() { String::new() } else { format!("; diagnosis: {}", words.join("; ")) },
+            report.lab,
+            support::explain(report)
+        ),
+    }
+}
+
+/// The JSON and Markdown reports under `reports/`, redacted (hurl-style golden files): a
+/// change of behaviour is a reviewable diff; `cargo test` fails on a mismatch in CI
+/// (`cargo insta review` or INSTA_UPDATE=always to accept).
+fn snapshot(stem: &str, report: &Report, values: &[(String, String)]) {
+    let r = redact::report(report, values);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../reports");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            format!("{stem}.json"),
+            serde_json::to_string_pretty(&r).expect("serializes")
+        );
+        insta::assert_snapshot!(format!("{stem}.md"), markdown::render(&r));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_profile_and_fault_gives_exactly_its_verdicts() {
+    support::init();
+    let fixtures = run::fixtures();
+    let profiles = names_in(&fixtures.join("profiles"));
+    let faults = names_in(&fixtures.join("faults"));
+    assert!(!profiles.is_empty() && !faults.is_empty(), "no fixtures");
+    let runs: Vec<(String, bool)> = profiles
+        .iter()
+        .map(|p| (p.clone(), true))
+        .chain(faults.iter().map(|f| (f.clone(), false)))
+        .collect();
+    let mut verdicts: Vec<(bool, Verdict)> = futures_util::stream::iter(runs)
+        .map(|(name, is_profile)| async move {
+            let opts = if is_profile {
+                RunOptions::profile(&name)
+            } else {
+                RunOptions::fault(&name)
+            };
+            let o = match run::run(&opts).await {
+                Ok(o) => o,
+                Err(e) => panic!("{name}: the lab could not run ({}): {}", e.kind, e.message),
+            };
+            let stem = format!("{}-{name}", if is_profile { "profile" } else { "fault" });
+            snapshot(&stem, &o.report, &o.values);
+            let v = if is_profile {
+                let p = Profile::load(&run::fixtures(), &name).expect("profile loads");
+                judge_profile(&name, &o.report, &p.manifest.expect)
+            } else {
+                judge_fault(&name, &o.report)
+            };
+            (is_profile, v)
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    verdicts.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    for (is_profile, v) in &verdicts {
+        eprintln!(
+            "{} {} {:<24} {}",
+            if v.caught { "ok    " } else { "WRONG " },
+            if *is_profile { "profile" } else { "fault  " },
+            v.name,
+            v.detail.lines().next().unwrap_or("")
+        );
+    }
+    let faults: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|(p, _)| !p)
+        .map(|(_, v)| v)
+        .collect();
+    let caught = faults.iter().filter(|v| v.caught).count();
+    let score = format!(
+        "mutation score: {caught}/{} ({:.0}%)",
+        faults.len(),
+        100.0 * caught as f64 / faults.len() as f64
+    );
+    println!("{score}");
+    eprintln!("{score}");
+    let wrong: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, v)| !v.caught)
+        .map(|(_, v)| format!("{}: {}", v.name, v.detail))
+        .collect();
+    assert!(wrong.is_empty(), "{score}; wrong:\n{}", wrong.join("\n\n"));
+}
+
+#[test]
+fn every_fault_has_teeth() {
+    for name in names_in(&run::fixtures().join("faults")) {
+        let p = Profile::load_fault(&run::fixtures(), &name).expect("fault loads");
+        let spec = &p.fault.as_ref().expect("a fault").1;
+        assert!(
+            !spec.must_fail.is_empty() || !spec.must_warn.is_empty(),
+            "{name}: a fault must cause a MUST failure or a warning"
+        );
+        for id in spec.must_fail.iter().chain(&spec.must_warn) {
+            assert!(
+                jitsi_conformance::catalogue::find(id).is_some(),
+                "{name}: {id} is not in the catalogue"
+            );
+        }
+    }
+}

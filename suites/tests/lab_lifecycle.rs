@@ -1,0 +1,185 @@
+//! Labs never leak and never collide (SPEC section 2): the host rule lives exactly as long as
+//! its lab, parallel labs get their own subnets, and a panic, Ctrl-C or another run's sweep
+//! leaves nothing behind, or, for a kept lab, leaves it alone until `clean`.
+
+mod support;
+
+use jc_harness::lab::{firewall, sweep};
+use jitsi_conformance::report::Status;
+use jitsi_conformance::run::{self, RunOptions};
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_drop_rule_lives_exactly_as_long_as_the_lab() {
+    support::init();
+    let (lab, _) = run::start_lab(&RunOptions::profile("reference"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = lab.id.clone();
+    assert!(
+        firewall::installed().contains(&id),
+        "DOCKER-USER must hold the lab's drop rule while it is up"
+    );
+    let docker = support::docker().await;
+    assert!(
+        support::leftovers(&docker, &id).await >= 5,
+        "3 containers and 2 networks carry the lab's label"
+    );
+    lab.down().await;
+    assert!(
+        !firewall::installed().contains(&id),
+        "the drop rule must go with the lab"
+    );
+    assert_eq!(
+        support::leftovers(&docker, &id).await,
+        0,
+        "nothing of the lab may remain"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_labs_run_side_by_side() {
+    let opts = RunOptions {
+        only: vec!["proxy/backend/1".into(), "http/redirect/1".into()],
+        ..RunOptions::profile("reference")
+    };
+    support::init();
+    let (a, b) = tokio::join!(run::start_lab(&opts), run::start_lab(&opts));
+    let (a, b) = (
+        a.unwrap_or_else(|e| panic!("{e}")).0,
+        b.unwrap_or_else(|e| panic!("{e}")).0,
+    );
+    assert_ne!(a.plan.wan, b.plan.wan, "each lab gets its own public slice");
+    assert_ne!(a.plan.lan, b.plan.lan, "and its own LAN");
+    let checks = jitsi_conformance::runner::selected(&opts.only);
+    let (ra, rb) = tokio::join!(
+        jitsi_conformance::runner::run(&a, &checks),
+        jitsi_conformance::runner::run(&b, &checks)
+    );
+    for r in ra.iter().chain(rb.iter()) {
+        assert_eq!(r.status, Status::Pass, "{}: {}", r.id, r.actual);
+    }
+    let (ida, idb) = (a.id.clone(), b.id.clone());
+    tokio::join!(a.down(), b.down());
+    let docker = support::docker().await;
+    assert_eq!(
+        support::leftovers(&docker, &ida).await + support::leftovers(&docker, &idb).await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_run_leaves_nothing() {
+    support::init();
+    let (lab, _) = run::start_lab(&RunOptions::profile("reference"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = lab.id.clone();
+    let task = tokio::spawn(async move {
+        let _lab = lab;
+        panic!("a check blew up");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    let docker = support::docker().await;
+    assert_eq!(
+        support::leftovers(&docker, &id).await,
+        0,
+        "the guard's drop must sweep the lab"
+    );
+    assert!(!firewall::installed().contains(&id));
+}
+
+#[test]
+fn ctrl_c_removes_the_lab() {
+    let mut child = support::binary()
+        .args(["lab", "--keep", "--no-host-setup"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Wait (bounded) until the run has a lab, then interrupt it mid-run.
+    let id = rt.block_on(async {
+        let docker = support::docker().await;
+        for _ in 0..600 {
+            let labs = sweep::labs(&docker).await;
+            if let Some((id, _)) = labs.iter().find(|(_, p)| **p == pid) {
+                return Some(id.clone());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    });
+    let Some(id) = id else {
+        let _ = child.kill();
+        panic!("the run never started a lab");
+    };
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+    rt.block_on(async {
+        let docker = support::docker().await;
+        assert_eq!(
+            support::leftovers(&docker, &id).await,
+            0,
+            "Ctrl-C must remove the lab"
+        );
+    });
+    assert!(!firewall::installed().contains(&id));
+}
+
+#[test]
+fn a_kept_lab_survives_other_runs_until_cleaned() {
+    let out = support::binary()
+        .args([
+            "lab",
+            "--keep",
+            "--only",
+            "tls/protocol/1",
+            "--format",
+            "json",
+            "--no-host-setup",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let id = err
+        .split("lab ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the kept lab's id")
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker = support::docker().await;
+        // Another run starts (and sweeps leftovers of dead processes): the kept lab stays.
+        support::init();
+        let again = run::run(&RunOptions {
+            only: vec!["tls/protocol/1".into()],
+            ..RunOptions::profile("reference")
+        })
+        .await;
+        assert!(again.is_ok());
+        assert!(
+            support::leftovers(&docker, &id).await >= 5,
+            "a kept lab must survive other runs"
+        );
+        assert!(firewall::installed().contains(&id));
+    });
+    let clean = support::binary()
+        .args(["clean", "--lab", &id])
+        .output()
+        .unwrap();
+    assert_eq!(clean.status.code(), Some(0));
+    rt.block_on(async {
+        assert_eq!(support::leftovers(&support::docker().await, &id).await, 0);
+    });
+    assert!(!firewall::installed().contains(&id));
+}
