@@ -4,16 +4,15 @@
 //! chosen ([`net`]), [`lab::Lab::up`] starts the containers, and probes ([`probe`]) return facts
 //! that the suite's checks turn into verdicts.
 
+pub mod error;
 pub mod fixtures;
 pub mod host;
 pub mod images;
 pub mod lab;
 pub mod net;
-pub mod operator;
 pub mod pki;
 pub mod ports;
 pub mod probe;
 pub mod profile;
 pub mod role;
-pub mod rules;
-pub mod vhost;
+pub mod site;

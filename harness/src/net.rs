@@ -76,6 +76,94 @@ impl AddressPlan {
         ]
     }
 
+    /// The value of a placeholder: the fixed ones of [`Self::placeholders`] and the ones a
+    /// pre-change run's address map writes (`LAN_HOST_n`, `WAN_HOST_n`, `LABONLY_n`,
+    /// `LABONLY_NET:k:p`, `NET:ROLE+ROLE:p`, `RANGE:NET:...`; see `site::addrmap`).
+    pub fn resolve(&self, name: &str) -> Option<String> {
+        if let Some((_, v)) = self.placeholders().into_iter().find(|(k, _)| *k == name) {
+            return Some(v);
+        }
+        let n = |s: &str| s.parse::<u32>().ok().filter(|n| *n <= 255);
+        if let Some(o) = name.strip_prefix("LAN_HOST_").and_then(n) {
+            return Some(host(self.lan, o).to_string());
+        }
+        if let Some(o) = name.strip_prefix("WAN_HOST_").and_then(n) {
+            return Some(host(self.wan, o).to_string());
+        }
+        if let Some(o) = name.strip_prefix("LABONLY_").and_then(n) {
+            return Some(Ipv4Addr::new(198, 18, 0, o as u8).to_string());
+        }
+        if let Some(rest) = name.strip_prefix("LABONLY_NET:") {
+            let (k, p) = rest.split_once(':')?;
+            let (k, p) = (n(k)?, p.parse::<u8>().ok()?);
+            // A set holding no lab host: its own /24 (or smaller) of the benchmarking range.
+            let net = Ipv4Net::new(Ipv4Addr::new(198, 18, k as u8, 0), p.clamp(24, 32)).ok()?;
+            return Some(net.trunc().to_string());
+        }
+        if let Some(rest) = name.strip_prefix("RANGE:") {
+            let net: Ipv4Net = self.resolve(rest)?.parse().ok()?;
+            return Some(format!("{}-{}", net.network(), net.broadcast()));
+        }
+        if let Some(rest) = name.strip_prefix("NET:") {
+            let (members, p) = rest.rsplit_once(':')?;
+            let p = p.parse::<u8>().ok()?.min(32);
+            return self
+                .set_holding(&members.split('+').collect::<Vec<_>>(), p)
+                .map(|n| n.to_string());
+        }
+        None
+    }
+
+    /// The subnet holding exactly these roles of the lab (and `LAN_SUBNET`: the whole LAN),
+    /// with the prefix closest to `wanted`. The internet client is in none: an operator's
+    /// subnet smaller than the whole address space does not hold "the internet".
+    fn set_holding(&self, members: &[&str], wanted: u8) -> Option<Ipv4Net> {
+        let roles = [
+            ("PUBLIC_IP", self.public_ip),
+            ("PROXY_IP", self.proxy_ip),
+            ("BRIDGE_IP", self.bridge_ip),
+            ("ROUTER_LAN_IP", self.router_lan_ip),
+        ];
+        // A set holding the whole LAN holds every host in it.
+        let lan_member = members.contains(&"LAN_SUBNET");
+        let inside_role =
+            |k: &&str, a: &Ipv4Addr| members.contains(k) || (lan_member && self.lan.contains(a));
+        let mut inside: Vec<Ipv4Addr> = roles
+            .iter()
+            .filter(|(k, a)| inside_role(k, a))
+            .map(|(_, a)| *a)
+            .collect();
+        let mut outside: Vec<Ipv4Addr> = roles
+            .iter()
+            .filter(|(k, a)| !inside_role(k, a))
+            .map(|(_, a)| *a)
+            .collect();
+        outside.push(self.client_ip);
+        if members.contains(&"LAN_SUBNET") {
+            inside.push(self.lan.network());
+            inside.push(self.lan.broadcast());
+        } else {
+            outside.push(self.lan_gateway);
+        }
+        let first = *inside.first()?;
+        let fits = |q: u8| -> Option<Ipv4Net> {
+            let net = Ipv4Net::new(first, q).ok()?.trunc();
+            (inside.iter().all(|a| net.contains(a)) && !outside.iter().any(|a| net.contains(a)))
+                .then_some(net)
+        };
+        // The operator's prefix when it fits, else the nearest that does, preferring smaller
+        // sets (a larger prefix) when the written one would take in another role.
+        fits(wanted)
+            .or_else(|| (wanted..=32).find_map(fits))
+            .or_else(|| (0..wanted).rev().find_map(fits))
+            .or_else(|| {
+                (0..=32).rev().find_map(|q| {
+                    let net = Ipv4Net::new(first, q).ok()?.trunc();
+                    inside.iter().all(|a| net.contains(a)).then_some(net)
+                })
+            })
+    }
+
     /// The lab's guard for packets the internet client sends.
     pub fn guard(&self) -> Guard {
         Guard {
@@ -206,6 +294,26 @@ mod tests {
         assert_eq!(p.proxy_ip, Ipv4Addr::new(172, 30, 77, 10));
         assert_eq!(p.bridge_ip, Ipv4Addr::new(172, 30, 77, 20));
         assert_eq!(p.router_lan_ip, Ipv4Addr::new(172, 30, 77, 2));
+    }
+
+    #[test]
+    fn map_placeholders_resolve_to_sets_holding_the_same_roles() {
+        let p = AddressPlan::for_slot(0);
+        assert_eq!(p.resolve("LAN_HOST_21").unwrap(), "172.30.77.21");
+        assert_eq!(p.resolve("WAN_HOST_3").unwrap(), "198.51.100.3");
+        assert_eq!(
+            p.resolve("NET:PROXY_IP+BRIDGE_IP+LAN_SUBNET:16").unwrap(),
+            "172.30.0.0/16"
+        );
+        // An operator's public /24 holds their address, not the internet client.
+        assert_eq!(p.resolve("NET:PUBLIC_IP:24").unwrap(), "198.51.100.2/31");
+        assert_eq!(
+            p.resolve("RANGE:NET:PROXY_IP+BRIDGE_IP+LAN_SUBNET:8")
+                .unwrap(),
+            "172.0.0.0-172.255.255.255"
+        );
+        assert_eq!(p.resolve("LABONLY_NET:3:16").unwrap(), "198.18.3.0/24");
+        assert_eq!(p.resolve("NOPE"), None);
     }
 
     #[test]

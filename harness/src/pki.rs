@@ -42,15 +42,29 @@ pub const ROOT_CN: &str = "jitsi-conformance lab root";
 
 impl LabPki {
     pub fn generate(fqdn: &str, bridge_ip: Ipv4Addr) -> Result<Self, rcgen::Error> {
+        Self::generate_with(fqdn, bridge_ip, &[])
+    }
+
+    /// As [`Self::generate`], with more names on the backend's certificate: the names a
+    /// pre-change run's vhost proxies to, which the lab resolves to the bridge.
+    pub fn generate_with(
+        fqdn: &str,
+        bridge_ip: Ipv4Addr,
+        backend_names: &[String],
+    ) -> Result<Self, rcgen::Error> {
         let now = OffsetDateTime::now_utc();
         let (root, root_issuer) = ca(ROOT_CN, now)?;
         let (_, stranger_issuer) = ca("an untrusted CA", now)?;
         let valid = (now - Duration::days(1), now + Duration::days(90));
         let proxy = leaf(&[dns(fqdn)?], fqdn, valid, &root_issuer)?;
-        let backend_names = [
+        let mut names = vec![
             dns(&bridge_ip.to_string())?,
             SanType::IpAddress(bridge_ip.into()),
         ];
+        for n in backend_names {
+            names.push(dns(n)?);
+        }
+        let backend_names = names;
         let backend = leaf(&backend_names, &bridge_ip.to_string(), valid, &root_issuer)?;
         let backend_untrusted = leaf(
             &backend_names,

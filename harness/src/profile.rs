@@ -1,8 +1,8 @@
 //! Profiles (SPEC section 5) and faults (section 6): a directory of config files in the
 //! operator's form plus a small manifest, loaded, overlaid, validated and rendered.
 
+use crate::error::ConfigError;
 use crate::net::AddressPlan;
-use crate::vhost::ConfigError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +13,21 @@ pub const RULES: &str = "router/rules.v4";
 pub const JVB_PROPERTIES: &str = "videobridge/sip-communicator.properties";
 pub const JVB_CONF: &str = "videobridge/jvb.conf";
 pub const JICOFO_PROPERTIES: &str = "jicofo/sip-communicator.properties";
+/// coturn's `/etc/turnserver.conf` (profiles with TURN).
+pub const TURN_CONF: &str = "coturn/turnserver.conf";
+/// prosody's config for the FQDN (its TURN secret and external services).
+pub const PROSODY_CONF: &str = "prosody/site.cfg.lua";
 /// The name of the profile a pre-change run builds from an operator's files.
 pub const OPERATOR: &str = "operator";
-const KNOWN_FILES: [&str; 5] = [VHOST, RULES, JVB_PROPERTIES, JVB_CONF, JICOFO_PROPERTIES];
+const KNOWN_FILES: [&str; 7] = [
+    VHOST,
+    RULES,
+    JVB_PROPERTIES,
+    JVB_CONF,
+    JICOFO_PROPERTIES,
+    TURN_CONF,
+    PROSODY_CONF,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -60,6 +72,9 @@ pub struct Manifest {
     /// The operator's own certificate and key for the proxy (pre-change run only).
     #[serde(skip)]
     pub operator_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Whether the target has a TURN server (coturn on the bridge host, SPEC section 10).
+    #[serde(default)]
+    pub turn: bool,
     /// The verdicts SPEC section 5 gives the profile, checked by the fault catalogue's test.
     #[serde(default)]
     pub expect: Expect,
@@ -150,6 +165,43 @@ pub struct Profile {
     pub manifest: Manifest,
     pub files: BTreeMap<&'static str, SourceFile>,
     pub fault: Option<(String, FaultManifest)>,
+    /// What the lab stands in for (a pre-change run's certificates, directories, names).
+    pub stage: LabStage,
+}
+
+/// A file the lab puts where the operator's config expects one of theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StandIn {
+    /// The proxy's certificate chain (the lab's, or `--cert`).
+    ProxyChain,
+    /// The chain followed by the key, for a vhost that names no SSLCertificateKeyFile.
+    ProxyChainWithKey,
+    ProxyKey,
+    /// The lab's root CA.
+    LabRoot,
+    /// certbot's standard `options-ssl-apache.conf`.
+    CertbotOptions,
+    /// One of the operator's own files.
+    File(PathBuf),
+}
+
+/// The lab's side of a pre-change run: everything the lab puts in place so the operator's
+/// files run as written. Empty for the shipped profiles.
+#[derive(Debug, Clone, Default)]
+pub struct LabStage {
+    /// Files the proxy container gets at these paths.
+    pub proxy_files: Vec<(String, StandIn)>,
+    /// Directories the vhost names (DocumentRoot, Alias targets, log directories).
+    pub proxy_dirs: Vec<String>,
+    /// Hashed CA directories (SSLProxyCACertificatePath) the lab root goes into.
+    pub proxy_hashed_dirs: Vec<String>,
+    /// Names Apache proxies to that the proxy resolves to the bridge.
+    pub proxy_hosts: Vec<String>,
+    /// The router's interface names as the rules spell them (default `wan`/`lan`).
+    pub wan_if: Option<String>,
+    pub lan_if: Option<String>,
+    /// The backend's own certificate and key (`--backend-cert`).
+    pub backend_pair: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +300,7 @@ impl Profile {
             manifest,
             files,
             fault: None,
+            stage: LabStage::default(),
         };
         profile.validate_shape()?;
         Ok(profile)
@@ -374,18 +427,56 @@ impl Profile {
     /// Renders every file for `plan` and checks the ones the harness can read (vhost, rules),
     /// so errors name the operator's file and line before any container starts.
     pub fn render(&self, plan: &AddressPlan) -> Result<Rendered, ProfileError> {
-        let vars = plan.placeholders();
         let files: BTreeMap<&'static str, String> = self
             .files
             .iter()
-            .map(|(k, f)| (*k, render(&f.text, &vars)))
+            .map(|(k, f)| (*k, render(&f.text, &|n| plan.resolve(n))))
             .collect();
         let vhost_src = &self.files[VHOST];
-        let vhosts = crate::vhost::parse(&vhost_src.origin, &files[VHOST])?;
-        crate::rules::parse(&self.files[RULES].origin, &files[RULES])?;
+        let apache = crate::site::apache::parse(&vhost_src.origin, &files[VHOST])?;
+        crate::site::iptables::parse(&self.files[RULES].origin, &files[RULES])?;
+        // Where Apache serves /.well-known/acme-challenge/ from for the site on :80.
+        let fqdn = self.manifest.fqdn.as_deref().unwrap_or(&plan.fqdn);
+        let vh = apache.select_vhost(fqdn, crate::ports::HTTP, None);
+        let root = apache.acme_root(vh);
+        let acme_dir = if root.problem.is_none() && !root.dir.is_empty() {
+            root.dir
+        } else {
+            format!(
+                "{}/.well-known/acme-challenge",
+                crate::site::apache::DEBIAN_DOCROOT
+            )
+        };
+        // The bridge's own files, read as JVB reads them: an error names the file and line.
+        let parse =
+            |rel: &str| -> Result<Option<String>, ProfileError> { Ok(files.get(rel).cloned()) };
+        let lift = |e: jc_videobridge::config::ParseError| {
+            ProfileError::Config(ConfigError::new(e.file, e.line, e.reason))
+        };
+        let origin = |rel: &str| {
+            self.files
+                .get(rel)
+                .map(|f| f.origin.display().to_string())
+                .unwrap_or_else(|| rel.to_string())
+        };
+        let props = parse(JVB_PROPERTIES)?
+            .map(|t| jc_videobridge::config::properties::parse(&t, &origin(JVB_PROPERTIES)))
+            .transpose()
+            .map_err(lift)?;
+        let conf = parse(JVB_CONF)?
+            .map(|t| jc_videobridge::config::hocon::parse(&t, &origin(JVB_CONF)))
+            .transpose()
+            .map_err(lift)?;
+        jc_videobridge::config::IceSettings::resolve(props.as_ref(), conf.as_ref())
+            .map_err(lift)?;
+        let websockets = jc_videobridge::config::websockets::WebsocketSettings::resolve(
+            props.as_ref(),
+            conf.as_ref(),
+        );
         Ok(Rendered {
-            acme_webroot: vhosts.acme_webroot(),
+            acme_dir,
             files,
+            websockets,
         })
     }
 }
@@ -394,22 +485,24 @@ impl Profile {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub files: BTreeMap<&'static str, String>,
-    pub acme_webroot: String,
+    /// The directory the ACME token file goes into.
+    pub acme_dir: String,
+    /// Whether the bridge serves colibri websockets, as JVB reads its files.
+    pub websockets: jc_videobridge::config::websockets::WebsocketSettings,
 }
 
 /// Replaces `${NAME}` for the lab's placeholders; anything else (Apache's own `${APACHE_LOG_DIR}`)
 /// is left for the program that reads the file. Line structure is kept, so line numbers in
 /// errors from the lab's programs are the source file's.
-pub fn render(text: &str, vars: &[(&str, String)]) -> String {
+pub fn render(text: &str, resolve: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("${") {
         out.push_str(&rest[..at]);
         let after = &rest[at + 2..];
         match after.find('}').map(|end| (&after[..end], end)) {
-            Some((name, end)) if vars.iter().any(|(k, _)| *k == name) => {
-                let value = &vars.iter().find(|(k, _)| *k == name).expect("checked").1;
-                out.push_str(value);
+            Some((name, end)) if resolve(name).is_some() => {
+                out.push_str(&resolve(name).expect("checked"));
                 rest = &after[end + 1..];
             }
             _ => {
@@ -434,10 +527,9 @@ mod tests {
     #[test]
     fn placeholders_render_and_foreign_ones_stay() {
         let plan = AddressPlan::for_slot(0);
-        let out = render(
-            "a ${PUBLIC_IP} ${APACHE_LOG_DIR} ${FQDN}$0 ${",
-            &plan.placeholders(),
-        );
+        let out = render("a ${PUBLIC_IP} ${APACHE_LOG_DIR} ${FQDN}$0 ${", &|n| {
+            plan.resolve(n)
+        });
         assert_eq!(out, "a 198.51.100.2 ${APACHE_LOG_DIR} meet.lab.test$0 ${");
     }
 
@@ -539,12 +631,12 @@ mod tests {
     proptest! {
         #[test]
         fn render_never_panics(s in "\\PC*") {
-            let _ = render(&s, &AddressPlan::for_slot(0).placeholders());
+            let _ = render(&s, &|n| AddressPlan::for_slot(0).resolve(n));
         }
 
         #[test]
         fn render_keeps_line_count(s in "[a-z${}\\n_A-Z]*") {
-            let out = render(&s, &AddressPlan::for_slot(0).placeholders());
+            let out = render(&s, &|n| AddressPlan::for_slot(0).resolve(n));
             prop_assert_eq!(out.lines().count(), s.lines().count());
         }
     }

@@ -31,12 +31,12 @@ pub enum Format {
     Junit,
 }
 
-/// A pre-change run with the operator's own files, as they keep them.
+/// The operator's own files, as they keep them (a pre-change run, or `lint`).
 #[derive(clap::Args, Debug, Default)]
-#[command(next_help_heading = "Pre-change run (your own files instead of --profile)")]
-pub struct OperatorArgs {
-    /// Your Apache vhost (certificate paths and certbot Includes are pointed at the lab's).
-    #[arg(long, requires = "rules", conflicts_with_all = ["profile", "fault"])]
+#[command(next_help_heading = "Your own files (a pre-change run instead of --profile)")]
+pub struct SiteArgs {
+    /// Your Apache vhost file (it may hold several sites).
+    #[arg(long, requires = "rules")]
     pub vhost: Option<PathBuf>,
     /// Your router's rules in iptables-save format.
     #[arg(long, requires = "vhost")]
@@ -50,13 +50,34 @@ pub struct OperatorArgs {
     /// Jicofo's /etc/jitsi/jicofo/sip-communicator.properties.
     #[arg(long, requires = "vhost")]
     pub jicofo_config: Option<PathBuf>,
-    /// Your FQDN (default: the vhost's ServerName).
+    /// coturn's /etc/turnserver.conf: the site has a TURN server.
     #[arg(long, requires = "vhost")]
+    pub turn_config: Option<PathBuf>,
+    /// prosody's config for your FQDN (its TURN secret and external services).
+    #[arg(long, requires = "vhost")]
+    pub prosody_config: Option<PathBuf>,
+    /// Your FQDN (default: the vhost's ServerName, when the file names one site).
+    #[arg(long, requires = "vhost", value_parser = fqdn_arg)]
     pub fqdn: Option<String>,
-    /// Your public address (default: the address your DNAT rules match).
+    /// Your public address (default: the one every line naming it agrees on).
     #[arg(long, requires = "vhost")]
     pub public_ip: Option<std::net::Ipv4Addr>,
-    /// Whether your bridge has ICE-TCP (default: from the bridge's config).
+    /// The reverse proxy's LAN address (default: where your rules forward tcp/80 and 443).
+    #[arg(long, requires = "vhost")]
+    pub proxy_ip: Option<std::net::Ipv4Addr>,
+    /// The Jitsi machine's LAN address (default: where udp/10000 goes, where Apache proxies to).
+    #[arg(long, requires = "vhost")]
+    pub bridge_ip: Option<std::net::Ipv4Addr>,
+    /// Your LAN, e.g. 10.20.30.0/24 (default: what your rules masquerade).
+    #[arg(long, requires = "vhost")]
+    pub lan_subnet: Option<ipnet::Ipv4Net>,
+    /// The interface name your rules use for the internet side.
+    #[arg(long, requires = "vhost")]
+    pub wan_if: Option<String>,
+    /// The interface name your rules use for the LAN side.
+    #[arg(long, requires = "vhost")]
+    pub lan_if: Option<String>,
+    /// Whether your bridge has ICE-TCP (default: from the bridge's config, as JVB reads it).
     #[arg(long, value_parser = ["on", "off"], requires = "vhost")]
     pub tcp: Option<String>,
     /// Your proxy certificate (PEM, with its chain): tls/cert/* judge it.
@@ -64,29 +85,44 @@ pub struct OperatorArgs {
     pub cert: Option<PathBuf>,
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
-    /// The interface name your rules use for the internet side.
-    #[arg(long, requires = "vhost")]
-    pub wan_if: Option<String>,
-    /// The interface name your rules use for the LAN side.
-    #[arg(long, requires = "vhost")]
-    pub lan_if: Option<String>,
+    /// The backend's own certificate (PEM), presented by the Jitsi machine's nginx.
+    #[arg(long, requires_all = ["backend_key", "backend_ca", "vhost"])]
+    pub backend_cert: Option<PathBuf>,
+    #[arg(long, requires = "backend_cert")]
+    pub backend_key: Option<PathBuf>,
+    /// The CA file your SSLProxyCACertificateFile holds.
+    #[arg(long, requires = "backend_cert")]
+    pub backend_ca: Option<PathBuf>,
 }
 
-impl OperatorArgs {
-    fn files(self) -> Option<jc_harness::operator::OperatorFiles> {
+fn fqdn_arg(s: &str) -> Result<String, String> {
+    jc_harness::site::files::check_fqdn(s)
+}
+
+impl SiteArgs {
+    fn files(self) -> Option<jc_harness::site::OperatorFiles> {
         let vhost = self.vhost?;
-        Some(jc_harness::operator::OperatorFiles {
+        Some(jc_harness::site::OperatorFiles {
             vhost,
             rules: self.rules.unwrap_or_default(),
             bridge_config: self.bridge_config,
             jvb_conf: self.jvb_conf,
             jicofo_config: self.jicofo_config,
-            fqdn: self.fqdn,
-            public_ip: self.public_ip,
-            tcp: self.tcp.map(|t| t == "on"),
+            turn_config: self.turn_config,
+            prosody_config: self.prosody_config,
             cert: self.cert.zip(self.key),
-            wan_if: self.wan_if,
-            lan_if: self.lan_if,
+            backend_cert: self.backend_cert.zip(self.backend_key),
+            backend_ca: self.backend_ca,
+            tcp: self.tcp.map(|t| t == "on"),
+            declared: jc_harness::site::Declared {
+                fqdn: self.fqdn,
+                public_ip: self.public_ip,
+                proxy_ip: self.proxy_ip,
+                bridge_ip: self.bridge_ip,
+                lan_subnet: self.lan_subnet,
+                wan_if: self.wan_if,
+                lan_if: self.lan_if,
+            },
         })
     }
 }
@@ -115,8 +151,18 @@ pub enum Command {
         /// Never install or start anything on the host.
         #[arg(long)]
         no_host_setup: bool,
+        /// Use a working copy's fixtures instead of the built-in ones (also JC_FIXTURES).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
         #[command(flatten)]
-        operator: Box<OperatorArgs>,
+        site: Box<SiteArgs>,
+    },
+    /// Cross-file findings in your own files, with no lab: exit 0 clean, 1 findings, 2 bad input.
+    Lint {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        site: Box<SiteArgs>,
     },
     /// The check catalogue.
     List {
@@ -140,6 +186,35 @@ pub enum Command {
         #[arg(long)]
         images: bool,
     },
+}
+
+/// The run a `lab ...` command line asks for, as `main` would start it (for tests that drive
+/// cases as an operator writes them). Errors carry what `main` prints and exits 2 with.
+pub fn lab_options(args: &[String]) -> Result<RunOptions, String> {
+    let argv = std::iter::once("jitsi-conformance".to_string())
+        .chain(std::iter::once("lab".to_string()))
+        .chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+    let Command::Lab {
+        profile,
+        fault,
+        only,
+        keep,
+        no_host_setup,
+        site,
+        ..
+    } = cli.command
+    else {
+        unreachable!("parsed as lab")
+    };
+    Ok(RunOptions {
+        profile,
+        fault,
+        only,
+        keep,
+        setup: setup(no_host_setup),
+        operator: site.files(),
+    })
 }
 
 fn setup(no_host_setup: bool) -> HostSetup {
@@ -196,6 +271,7 @@ async fn dispatch(cmd: Command) -> i32 {
         } => build_images(rebuild, setup(no_host_setup)).await,
         Command::Clean { lab, images } => clean(lab, images).await,
         Command::FakeBridge(_) => unreachable!("handled before the runtime starts"),
+        Command::Lint { format, site } => lint(format, site.files()),
         Command::Lab {
             profile,
             fault,
@@ -204,8 +280,30 @@ async fn dispatch(cmd: Command) -> i32 {
             only,
             keep,
             no_host_setup,
-            operator,
+            fixtures,
+            site,
         } => {
+            if let Some(dir) = &fixtures {
+                if let Err(e) = jc_harness::fixtures::use_dir(dir) {
+                    return fail(
+                        format,
+                        &RunError {
+                            kind: "usage",
+                            message: e,
+                        },
+                    );
+                }
+            }
+            let operator = site.files();
+            if operator.is_some() && (fault.is_some() || profile != "reference") {
+                return fail(
+                    format,
+                    &RunError {
+                        kind: "usage",
+                        message: "--vhost/--rules (your own files) replace --profile and --fault: give one or the other".into(),
+                    },
+                );
+            }
             sweep::install_signal_handler();
             let opts = RunOptions {
                 profile,
@@ -213,7 +311,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 only,
                 keep,
                 setup: setup(no_host_setup),
-                operator: operator.files(),
+                operator,
             };
             lab(opts, format, out).await
         }
@@ -270,6 +368,48 @@ fn write_out(dir: &std::path::Path, report: &Report) -> std::io::Result<()> {
     std::fs::write(dir.join("report.json"), render(report, Format::Json))?;
     std::fs::write(dir.join("report.md"), render(report, Format::Markdown))?;
     std::fs::write(dir.join("junit.xml"), render(report, Format::Junit))
+}
+
+fn lint(format: Format, files: Option<jc_harness::site::OperatorFiles>) -> i32 {
+    let Some(files) = files else {
+        return fail(
+            format,
+            &RunError {
+                kind: "usage",
+                message: "lint needs your files: --vhost FILE --rules FILE [--bridge-config FILE] [--jvb-conf FILE] ...".into(),
+            },
+        );
+    };
+    let findings = match jc_harness::site::lint_only(&files) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                format,
+                &RunError {
+                    kind: "config",
+                    message: e.to_string(),
+                },
+            )
+        }
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "lint": findings }))
+                .unwrap_or_default()
+        ),
+        _ => {
+            for f in &findings {
+                println!("{}:{}: {}: {}", f.file, f.line, f.rule, f.message);
+            }
+            println!(
+                "{} finding{}",
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+    i32::from(!findings.is_empty())
 }
 
 fn list(format: Format) -> i32 {

@@ -6,8 +6,8 @@ use crate::runner;
 use jc_harness::host::{self, HostSetup, SetupError};
 use jc_harness::images::{self, BuildOptions, Images};
 use jc_harness::lab::{selfexe, Lab, LabError};
-use jc_harness::operator::{self, OperatorFiles, Translation};
 use jc_harness::profile::Profile;
+use jc_harness::site::{self, OperatorFiles, Prepared};
 use std::path::PathBuf;
 use std::time::Instant;
 use testcontainers::bollard::Docker;
@@ -74,10 +74,11 @@ pub fn fixtures() -> PathBuf {
     jc_harness::fixtures::root()
 }
 
-pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
+/// The profile to run; for a pre-change run also what was read, inferred and assumed.
+pub fn load_profile(opts: &RunOptions) -> Result<(Profile, Option<Prepared>), RunError> {
     if let Some(files) = &opts.operator {
-        return operator::profile(files)
-            .map(|(p, _)| p)
+        return site::prepare(files)
+            .map(|p| (p.profile.clone(), Some(p)))
             .map_err(|e| RunError {
                 kind: "config",
                 message: e.to_string(),
@@ -87,7 +88,7 @@ pub fn load_profile(opts: &RunOptions) -> Result<Profile, RunError> {
         Some(f) => Profile::load_fault(&fixtures(), f),
         None => Profile::load(&fixtures(), &opts.profile),
     };
-    p.map_err(|e| RunError {
+    p.map(|p| (p, None)).map_err(|e| RunError {
         kind: "profile",
         message: e.to_string(),
     })
@@ -126,7 +127,11 @@ pub async fn ensure_images(docker: &Docker, setup: HostSetup) -> Result<Images, 
 
 /// Builds what is missing and starts the lab of `opts`; also the time images took.
 pub async fn start_lab(opts: &RunOptions) -> Result<(Lab, u64), RunError> {
-    let profile = load_profile(opts)?;
+    let (profile, _) = load_profile(opts)?;
+    start_profile(opts, profile).await
+}
+
+async fn start_profile(opts: &RunOptions, profile: Profile) -> Result<(Lab, u64), RunError> {
     let docker = host::docker(opts.setup).await?;
     let t = Instant::now();
     selfexe::path()?;
@@ -147,10 +152,15 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             ),
         });
     }
-    let (lab, images_ms) = start_lab(opts).await?;
+    // Bad input stops here, before any container (or Docker itself) is touched.
+    let (profile, prepared) = load_profile(opts)?;
+    let (lab, images_ms) = start_profile(opts, profile).await?;
 
     let t = Instant::now();
-    let results = runner::run(&lab, &checks).await;
+    let mut results = runner::run(&lab, &checks).await;
+    if let Some(p) = &prepared {
+        say_assumptions(&mut results, &p.assumptions);
+    }
     let checks_ms = t.elapsed().as_millis() as u64;
     let report = Report {
         tool: Tool {
@@ -169,6 +179,10 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             public_ip: lab.plan.public_ip.to_string(),
         },
         lab: lab.versions.clone(),
+        site: None,
+        translation: None,
+        assumptions: None,
+        lint: None,
         summary: Report::summarize(&results),
         checks: results,
         timings: Timings {
@@ -179,16 +193,25 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
         },
     };
     let mut report = report;
-    if let Some(files) = &opts.operator {
+    if let (Some(files), Some(p)) = (&opts.operator, &prepared) {
         // The operator reads the report in their own addresses.
-        let found = operator::profile(files).map(|(_, a)| a).unwrap_or_default();
-        let t = Translation::for_plan(&found, &lab.plan);
+        let back = p.back(&lab.plan);
+        let theirs = |s: &str| to_operator(s, &back);
         for c in &mut report.checks {
-            c.expected = t.to_operator(&c.expected);
-            c.actual = t.to_operator(&c.actual);
+            c.expected = theirs(&c.expected);
+            c.actual = theirs(&c.actual);
         }
-        report.target.public_ip = t.to_operator(&report.target.public_ip);
+        report.target.public_ip = p
+            .roles
+            .public_ip
+            .value()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| theirs(&report.target.public_ip));
         report.profile = format!("operator files ({})", files.vhost.display());
+        report.site = Some(serde_json::to_value(p.roles.report()).unwrap_or_default());
+        report.translation = Some(p.translation(&lab.plan));
+        report.assumptions = Some(p.assumptions.clone());
+        report.lint = Some(p.lint.clone());
     }
     let mut values: Vec<(String, String)> = lab
         .plan
@@ -212,4 +235,34 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
         outcome.report.timings.teardown_ms = lab.down().await.as_millis() as u64;
     }
     Ok(outcome)
+}
+
+/// Appends to each check that rests on an assumption what it assumes (SPEC section 8).
+pub fn say_assumptions(
+    results: &mut [crate::report::CheckReport],
+    assumptions: &[site::Assumption],
+) {
+    for r in results
+        .iter_mut()
+        .filter(|r| r.status != crate::report::Status::Skip)
+    {
+        let ids: Vec<&str> = assumptions
+            .iter()
+            .filter(|a| a.checks.iter().any(|c| c == &r.id))
+            .map(|a| a.id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            r.actual = format!("{} [assumes: {}]", r.actual, ids.join(", "));
+        }
+    }
+}
+
+/// A lab text in the operator's addresses: every lab value replaced, longest first, as a whole
+/// address.
+pub fn to_operator(text: &str, back: &[(String, String)]) -> String {
+    let mut pairs: Vec<&(String, String)> = back.iter().collect();
+    pairs.sort_by_key(|(lab, _)| std::cmp::Reverse(lab.len()));
+    pairs.iter().fold(text.to_string(), |t, (lab, theirs)| {
+        crate::report::redact::replace_token(&t, lab, theirs)
+    })
 }

@@ -57,9 +57,6 @@ pub struct ServeArgs {
     /// The signalling listener (Prosody's HTTP server stand-in: /http-bind, /xmpp-websocket).
     #[arg(long, default_value = "0.0.0.0:5280")]
     signalling: SocketAddr,
-    /// The colibri listener (JVB's public HTTP server: /colibri-ws/, /about/health).
-    #[arg(long, default_value = "0.0.0.0:9090")]
-    colibri: SocketAddr,
     /// The videobridge's config directory: only its `sip-communicator.properties` and
     /// `jvb.conf` are read, once, at start.
     #[arg(long, default_value = videobridge::DEFAULT_CONFIG_DIR)]
@@ -132,11 +129,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let (stop, stopped) = watch::channel(());
     let mut tasks = JoinSet::new();
 
+    // JVB's public HTTP server (colibri websockets) as the bridge's own files configure it.
+    let ws = videobridge::load_websockets(&args.config_dir)?;
     let http = http::bind(&http::HttpConfig {
         marker: args.marker,
         web: args.web,
         signalling: args.signalling,
-        colibri: args.colibri,
+        colibri: ws
+            .public_port
+            .map(|p| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), p)),
+        colibri_ws: ws.enabled,
     })
     .await?;
     tasks.spawn(http.run(stopped.clone()));

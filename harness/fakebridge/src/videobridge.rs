@@ -40,6 +40,13 @@ pub fn load_settings(dir: &Path) -> Result<IceSettings, ParseError> {
     IceSettings::load_dir(dir)
 }
 
+/// Whether JVB's public HTTP server runs and serves colibri websockets, from the same two files.
+pub fn load_websockets(
+    dir: &Path,
+) -> Result<jc_videobridge::config::websockets::WebsocketSettings, ParseError> {
+    jc_videobridge::config::websockets::WebsocketSettings::load_dir(dir)
+}
+
 /// IPv4 addresses of up interfaces, from `ip -4 -o addr show up` (iproute2 is in the image).
 /// Loopback stays in the list: jc-ice's `usable_host_addresses` applies ice4j's filters.
 pub fn interface_addresses() -> Result<Vec<IpAddr>> {

@@ -15,13 +15,13 @@ pub mod selfexe;
 pub mod sweep;
 pub mod workdir;
 
+use crate::error::ConfigError;
 use crate::host::SetupError;
 use crate::images::Images;
 use crate::net::{self, AddressPlan};
 use crate::pki::LabPki;
 use crate::profile::{Profile, ProfileError, Rendered, ReturnPath};
 use crate::role::Role;
-use crate::vhost::ConfigError;
 use containers::RoleSpec;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -66,7 +66,8 @@ fn setup(kind: &'static str, e: impl std::fmt::Display) -> LabError {
 pub struct AcmeToken {
     pub name: String,
     pub content: String,
-    pub webroot: String,
+    /// The directory the token file is put in (where Apache serves the challenge from).
+    pub dir: String,
 }
 
 /// A running lab.
@@ -122,7 +123,8 @@ impl Lab {
         let workdir = std::env::temp_dir().join(format!("jc-lab-{id}"));
         let mut lab = Lab {
             id: id.clone(),
-            pki: LabPki::generate(&plan.fqdn, plan.bridge_ip).map_err(|e| setup("pki", e))?,
+            pki: LabPki::generate_with(&plan.fqdn, plan.bridge_ip, &profile.stage.proxy_hosts)
+                .map_err(|e| setup("pki", e))?,
             rendered: profile.render(&plan)?,
             plan,
             profile,
@@ -130,7 +132,7 @@ impl Lab {
             acme: AcmeToken {
                 name: random_hex(43),
                 content: format!("{}.{}", random_hex(43), random_hex(43)),
-                webroot: String::new(),
+                dir: String::new(),
             },
             marker: format!("jc-{}", random_hex(16)),
             up_ms: 0,
@@ -141,7 +143,7 @@ impl Lab {
             exe,
             down: false,
         };
-        lab.acme.webroot = lab.rendered.acme_webroot.clone();
+        lab.acme.dir = lab.rendered.acme_dir.clone();
         if let Err(e) = lab.start(images).await {
             lab.teardown().await;
             return Err(e);
@@ -151,7 +153,8 @@ impl Lab {
     }
 
     async fn start(&mut self, images: &Images) -> Result<(), LabError> {
-        firewall::install(&self.id).map_err(|e| setup("firewall", e))?;
+        firewall::install(&self.id, self.plan.wan, self.plan.lan)
+            .map_err(|e| setup("firewall", e))?;
         self.write_files().map_err(|e| setup("lab-files", e))?;
         let p = &self.plan;
         let common = [
@@ -169,13 +172,31 @@ impl Lab {
             RoleSpec {
                 role: Role::Router,
                 addresses: vec![(0, p.public_ip), (1, p.router_lan_ip)],
-                env: vec![],
+                // Named as the operator's rules name them (the shipped profiles: wan, lan).
+                env: vec![
+                    (
+                        "JC_WAN_IF",
+                        self.profile
+                            .stage
+                            .wan_if
+                            .clone()
+                            .unwrap_or_else(|| "wan".into()),
+                    ),
+                    (
+                        "JC_LAN_IF",
+                        self.profile
+                            .stage
+                            .lan_if
+                            .clone()
+                            .unwrap_or_else(|| "lan".into()),
+                    ),
+                ],
             },
             RoleSpec {
                 role: Role::Proxy,
                 addresses: vec![(1, p.proxy_ip)],
                 env: vec![
-                    ("JC_ACME_WEBROOT", self.acme.webroot.clone()),
+                    ("JC_ACME_DIR", self.acme.dir.clone()),
                     ("JC_ACME_TOKEN", self.acme.name.clone()),
                 ],
             },

@@ -3,9 +3,9 @@
 //! own config reader), so bad input names the operator's file.
 
 use super::{setup, Lab, LabError, READY_TIMEOUT};
+use crate::error::ConfigError;
 use crate::profile;
 use crate::role::Role;
-use crate::vhost::ConfigError;
 use std::collections::BTreeMap;
 use testcontainers::{ContainerAsync, GenericImage};
 use tokio::io::AsyncBufReadExt;
@@ -67,8 +67,8 @@ impl Lab {
         };
         match role {
             Role::Proxy if reason.contains("configtest") => {
-                let (line, why) = crate::vhost::apache_error_line(detail)
-                    .unwrap_or((1, detail.trim().to_string()));
+                let (line, why) =
+                    apache_error_line(detail).unwrap_or((1, detail.trim().to_string()));
                 ConfigError {
                     file: source(profile::VHOST),
                     line,
@@ -77,7 +77,7 @@ impl Lab {
                 .into()
             }
             Role::Router if reason.contains("iptables-restore") => {
-                let line = crate::rules::restore_error_line(detail).unwrap_or(1);
+                let line = restore_error_line(detail).unwrap_or(1);
                 ConfigError {
                     file: source(profile::RULES),
                     line,
@@ -114,9 +114,43 @@ pub fn bridge_config_error(output: &str) -> Option<(&'static str, usize, String)
     })
 }
 
+/// Maps Apache's own complaint ("Syntax error on line N of /etc/apache2/sites-enabled/x.conf")
+/// back to the operator's file and line.
+pub fn apache_error_line(output: &str) -> Option<(usize, String)> {
+    let at = output.find("Syntax error on line ")?;
+    let rest = &output[at + "Syntax error on line ".len()..];
+    let n: usize = rest.split_whitespace().next()?.parse().ok()?;
+    let reason = rest.split_once(":\n").map(|(_, r)| r).unwrap_or(rest);
+    Some((n, reason.lines().next().unwrap_or("").trim().to_string()))
+}
+
+/// Maps `iptables-restore`'s complaint ("line N failed") back to the file's line.
+pub fn restore_error_line(output: &str) -> Option<usize> {
+    let at = output.find("line ")?;
+    output[at + 5..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_complaints_are_mapped() {
+        let out = "AH00526: Syntax error on line 7 of /etc/apache2/sites-enabled/jc.conf:\nInvalid command 'Bogus', perhaps misspelled\nAction 'configtest' failed.";
+        assert_eq!(
+            apache_error_line(out),
+            Some((7, "Invalid command 'Bogus', perhaps misspelled".into()))
+        );
+        assert_eq!(
+            restore_error_line("iptables-restore: line 12 failed"),
+            Some(12)
+        );
+        assert_eq!(restore_error_line("nothing"), None);
+    }
 
     #[test]
     fn bridge_errors_name_the_profile_file() {

@@ -3,7 +3,7 @@
 
 use super::Lab;
 use crate::pki::CertKey;
-use crate::profile::{self, BackendCert, ProxyCert};
+use crate::profile::{self, BackendCert, ProxyCert, StandIn};
 
 impl Lab {
     pub(super) fn write_files(&self) -> std::io::Result<()> {
@@ -50,16 +50,35 @@ impl Lab {
             None => pair("proxy", "proxy", proxy_cert)?,
         }
         put("proxy/tls/lab-ca.pem", &pki.root.cert_pem)?;
+        self.write_stage(&put)?;
         put(
             "bridge/nginx.conf",
-            &std::fs::read_to_string(fixtures.join("nginx.conf"))?,
+            &nginx_conf(
+                &std::fs::read_to_string(fixtures.join("nginx.conf"))?,
+                &self.rendered.websockets,
+            ),
         )?;
         put(
             "bridge/restart-nginx.sh",
             &std::fs::read_to_string(fixtures.join("restart-nginx.sh"))?,
         )?;
-        pair("bridge", "backend", backend_cert)?;
-        pair("bridge", "original", backend_cert)?;
+        match &self.profile.stage.backend_pair {
+            // The operator's own backend pair (--backend-cert): the proxy's trust is judged.
+            Some((cert, key)) => {
+                let (c, k) = (
+                    std::fs::read_to_string(cert)?,
+                    std::fs::read_to_string(key)?,
+                );
+                for name in ["backend", "original"] {
+                    put(&format!("bridge/tls/{name}.pem"), &c)?;
+                    put(&format!("bridge/tls/{name}.key"), &k)?;
+                }
+            }
+            None => {
+                pair("bridge", "backend", backend_cert)?;
+                pair("bridge", "original", backend_cert)?;
+            }
+        }
         pair("bridge", "untrusted", &pki.backend_untrusted)?;
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/videobridge"))?;
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/jicofo"))?;
@@ -74,4 +93,79 @@ impl Lab {
         }
         Ok(())
     }
+
+    /// A pre-change run's stand-ins for the proxy: files at the operator's paths, directories
+    /// the vhost names, names it proxies to. Lists of plain lines the entry script reads with
+    /// `read -r` (never evaluated), so no operator path reaches a shell as code.
+    fn write_stage(&self, put: &dyn Fn(&str, &str) -> std::io::Result<()>) -> std::io::Result<()> {
+        let stage = &self.profile.stage;
+        let pki = &self.pki;
+        let mut list = String::new();
+        for (i, (dest, what)) in stage.proxy_files.iter().enumerate() {
+            let text = match what {
+                StandIn::ProxyChain | StandIn::ProxyChainWithKey | StandIn::ProxyKey => {
+                    let (cert, key) = match &self.profile.manifest.operator_cert {
+                        Some((c, k)) => (std::fs::read_to_string(c)?, std::fs::read_to_string(k)?),
+                        None => (pki.proxy.cert_pem.clone(), pki.proxy.key_pem.clone()),
+                    };
+                    match what {
+                        StandIn::ProxyChain => cert,
+                        StandIn::ProxyKey => key,
+                        _ => format!("{cert}{key}"),
+                    }
+                }
+                StandIn::LabRoot => pki.root.cert_pem.clone(),
+                StandIn::CertbotOptions => CERTBOT_OPTIONS.to_string(),
+                StandIn::File(p) => std::fs::read_to_string(p)?,
+            };
+            put(&format!("proxy/standins/{i}"), &text)?;
+            list.push_str(&format!("{i}\t{dest}\n"));
+        }
+        put("proxy/standins.list", &list)?;
+        put("proxy/dirs.list", &lines(&stage.proxy_dirs))?;
+        put("proxy/hashed.list", &lines(&stage.proxy_hashed_dirs))?;
+        put("proxy/hosts.list", &lines(&stage.proxy_hosts))
+    }
 }
+
+/// The bridge host's nginx site: the colibri-ws block only where the bridge serves it.
+fn nginx_conf(
+    template: &str,
+    ws: &jc_videobridge::config::websockets::WebsocketSettings,
+) -> String {
+    match ws.public_port.filter(|_| ws.serves_colibri_ws()) {
+        Some(port) => template.replace("${COLIBRI_PORT}", &port.to_string()),
+        None => {
+            let mut out = String::new();
+            let mut skip = false;
+            for l in template.lines() {
+                if l.contains("jc-colibri-begin") {
+                    skip = true;
+                } else if l.contains("jc-colibri-end") {
+                    skip = false;
+                } else if !skip {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+            out
+        }
+    }
+}
+
+fn lines(v: &[String]) -> String {
+    v.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// certbot's `options-ssl-apache.conf` as its Apache plugin writes it today (certbot-apache
+/// `_internal/tls_configs/current-options-ssl-apache.conf`, Mozilla's intermediate profile).
+const CERTBOT_OPTIONS: &str = "# The lab's stand-in for certbot's options-ssl-apache.conf.
+SSLEngine on
+SSLProtocol             all -SSLv2 -SSLv3 -TLSv1 -TLSv1.1
+SSLCipherSuite          ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384
+SSLHonorCipherOrder     off
+SSLSessionTickets       off
+SSLOptions +StrictRequire
+LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" vhost_combined
+LogFormat \"%v %h %l %u %t \\\"%r\\\" %>s %b\" vhost_common
+";

@@ -44,8 +44,9 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
-    /// A client that resolves `fqdn` to `public_ip` (ports 80 and 443, both checked by the
-    /// guard now), binds the internet client's address, and uses no proxy from the environment.
+    /// A client whose only name is `fqdn`, at `public_ip` (checked by the guard), that binds the
+    /// internet client's address and uses no proxy from the environment. Any other name (a
+    /// `ServerName host:port` taken for a name, a redirect elsewhere) fails without a DNS query.
     pub fn new(
         guard: &Guard,
         public_ip: Ipv4Addr,
@@ -61,7 +62,11 @@ impl HttpProbe {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .resolve(fqdn, SocketAddr::new(public_ip.into(), 0))
+            .dns_resolver(std::sync::Arc::new(super::resolver::TableResolver::lab(
+                fqdn,
+                public_ip.into(),
+                *guard,
+            )))
             .local_address(std::net::IpAddr::V4(guard.client_ip()))
             .use_preconfigured_tls(tls)
             .timeout(timeout)

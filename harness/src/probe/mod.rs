@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod portscan;
+pub mod resolver;
 pub mod stun;
 pub mod tls;
 pub mod ws;

@@ -136,10 +136,14 @@ impl<'a> Ctx<'a> {
     pub fn skip_without_ice_tcp(&self) -> Option<Verdict> {
         let p = &self.lab.profile;
         (!p.manifest.ice_tcp).then(|| {
-            Verdict::skip(format!(
-                "profile `{}` has no ICE-TCP (manifest ice_tcp = false)",
-                p.name
-            ))
+            Verdict::skip(if p.is_operator() {
+                "your bridge has no ICE-TCP (its files do not enable it as JVB reads them, or --tcp off)".to_string()
+            } else {
+                format!(
+                    "profile `{}` has no ICE-TCP (manifest ice_tcp = false)",
+                    p.name
+                )
+            })
         })
     }
 

@@ -72,6 +72,18 @@ pub struct Report {
     pub target: Target,
     /// What the lab ran: package versions (apache2, nginx, iptables), keyed by package.
     pub lab: BTreeMap<String, String>,
+    /// A pre-change run's roles, each declared or inferred with the lines naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<serde_json::Value>,
+    /// Every line the lab runs differently from the operator's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<Vec<jc_harness::site::Translated>>,
+    /// What the lab stands in for, and the checks resting on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assumptions: Option<Vec<jc_harness::site::Assumption>>,
+    /// Cross-file findings, before the lab ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lint: Option<Vec<jc_harness::site::lint::Finding>>,
     pub checks: Vec<CheckReport>,
     pub summary: Summary,
     pub timings: Timings,

@@ -42,7 +42,7 @@ pub fn text(s: &str, values: &[(String, String)]) -> String {
     values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
     let mut out = s.to_string();
     for (v, name) in values {
-        out = jc_harness::operator::replace_token(&out, v, name);
+        out = replace_token(&out, v, name);
         // Checks that already name the role ("172.30.77.20 (BRIDGE_IP)") need it only once.
         if let Some(role) = name.strip_prefix("${").and_then(|n| n.strip_suffix('}')) {
             out = out.replace(&format!("{name} ({role})"), name);
@@ -51,6 +51,36 @@ pub fn text(s: &str, values: &[(String, String)]) -> String {
     for (re, with) in RULES.iter() {
         out = re.replace_all(&out, *with).into_owned();
     }
+    out
+}
+
+/// Replaces `from` where it stands as a whole address (not inside a longer one).
+pub fn replace_token(text: &str, from: &str, to: &str) -> String {
+    if from.is_empty() {
+        return text.to_string();
+    }
+    let is_addr_char = |c: char| c.is_ascii_digit() || c == '.';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + from.len()..].chars().next();
+        // A trailing dot ends a sentence, not an address.
+        let after_ok = match after {
+            None => true,
+            Some('.') => !rest[at + from.len() + 1..].starts_with(|c: char| c.is_ascii_digit()),
+            Some(c) => !is_addr_char(c),
+        };
+        let before_ok = before.is_none_or(|c| !is_addr_char(c));
+        out.push_str(&rest[..at]);
+        if before_ok && after_ok {
+            out.push_str(to);
+        } else {
+            out.push_str(from);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
     out
 }
 

@@ -353,6 +353,10 @@ pub(super) mod tests {
                 ("iptables".into(), "1.8.9-2".into()),
                 ("nginx".into(), "1.22.1-9".into()),
             ]),
+            site: None,
+            translation: None,
+            assumptions: None,
+            lint: None,
             checks,
             summary,
             timings: Timings {

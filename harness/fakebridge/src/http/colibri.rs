@@ -1,5 +1,6 @@
-//! The colibri listener: JVB's public HTTP server (9090, all addresses), which nginx reaches
-//! for `/colibri-ws/`.
+//! The colibri listener: JVB's public HTTP server (all addresses), which nginx reaches for
+//! `/colibri-ws/`. As JVB's: the server answers `/about/health` whenever it runs, and registers
+//! the colibri-ws servlet only when websockets are enabled ("Disabled, not registering servlet").
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -10,13 +11,16 @@ use axum::Router;
 
 use super::echo;
 
-pub(super) fn router() -> Router {
-    Router::new()
+pub(super) fn router(websockets: bool) -> Router {
+    let r = Router::new().route("/about/health", get(health));
+    let r = if websockets {
         // JVB's path is /colibri-ws/{bridge id}/{conference id}/{endpoint id}; anything with
         // more or fewer segments is not a bridge channel.
-        .route("/colibri-ws/{id}/{conf}/{endpoint}", get(colibri_ws))
-        .route("/about/health", get(health))
-        .fallback(not_found)
+        r.route("/colibri-ws/{id}/{conf}/{endpoint}", get(colibri_ws))
+    } else {
+        r
+    };
+    r.fallback(not_found)
 }
 
 async fn colibri_ws(upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {

@@ -3,7 +3,8 @@
 //!
 //! - web (nginx's own static site: front page, `/config.js`, `/static` redirect),
 //! - signalling (the Prosody stand-in on 5280: BOSH and `/xmpp-websocket`),
-//! - colibri (JVB's public HTTP server on 9090: `/colibri-ws/...` and `/about/health`).
+//! - colibri (JVB's public HTTP server, where the bridge's config starts it: `/about/health`, and
+//!   `/colibri-ws/...` only where the config enables colibri websockets; SPEC section 10).
 //!
 //! Every response carries `x-jc-*` headers describing what the backend saw (see [`seen`]), so a
 //! client on the far side of two proxies can check what each proxy forwarded.
@@ -34,7 +35,10 @@ pub struct HttpConfig {
     pub marker: String,
     pub web: SocketAddr,
     pub signalling: SocketAddr,
-    pub colibri: SocketAddr,
+    /// JVB's public HTTP server (`videobridge.http-servers.public.port`), when it starts.
+    pub colibri: Option<SocketAddr>,
+    /// Whether it serves `/colibri-ws/` (`videobridge.websockets.enabled`).
+    pub colibri_ws: bool,
 }
 
 /// The addresses actually bound (they differ from [`HttpConfig`] when it asked for port 0).
@@ -42,7 +46,7 @@ pub struct HttpConfig {
 pub struct BoundAddrs {
     pub web: SocketAddr,
     pub signalling: SocketAddr,
-    pub colibri: SocketAddr,
+    pub colibri: Option<SocketAddr>,
 }
 
 /// The three listeners, bound but not yet serving.
@@ -52,7 +56,8 @@ pub struct BoundAddrs {
 pub struct HttpListeners {
     web: TcpListener,
     signalling: TcpListener,
-    colibri: TcpListener,
+    colibri: Option<TcpListener>,
+    colibri_ws: bool,
     addrs: BoundAddrs,
     marker: String,
     marker_header: HeaderValue,
@@ -71,16 +76,20 @@ pub async fn bind(config: &HttpConfig) -> Result<HttpListeners> {
     })?;
     let web = bind_one("web", config.web).await?;
     let signalling = bind_one("signalling", config.signalling).await?;
-    let colibri = bind_one("colibri", config.colibri).await?;
+    let colibri = match config.colibri {
+        Some(a) => Some(bind_one("colibri", a).await?),
+        None => None,
+    };
     let addrs = BoundAddrs {
         web: web.local_addr()?,
         signalling: signalling.local_addr()?,
-        colibri: colibri.local_addr()?,
+        colibri: colibri.as_ref().map(|c| c.local_addr()).transpose()?,
     };
     Ok(HttpListeners {
         web,
         signalling,
         colibri,
+        colibri_ws: config.colibri_ws,
         addrs,
         marker: config.marker.clone(),
         marker_header,
@@ -122,14 +131,22 @@ impl HttpListeners {
             &self.log,
             shutdown.clone(),
         );
-        let colibri = serve(
-            "colibri",
-            self.colibri,
-            colibri::router(),
-            &self.marker_header,
-            &self.log,
-            shutdown,
-        );
+        let colibri = async {
+            match self.colibri {
+                Some(l) => {
+                    serve(
+                        "colibri",
+                        l,
+                        colibri::router(self.colibri_ws),
+                        &self.marker_header,
+                        &self.log,
+                        shutdown,
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
         tokio::try_join!(web, signalling, colibri)?;
         Ok(())
     }

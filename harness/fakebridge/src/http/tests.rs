@@ -29,7 +29,8 @@ async fn start() -> Running {
         marker: MARKER.to_owned(),
         web: any,
         signalling: any,
-        colibri: any,
+        colibri: Some(any),
+        colibri_ws: true,
     })
     .await
     .expect("bind on 127.0.0.1:0");
@@ -128,7 +129,11 @@ fn get(path: &str, host: &str) -> Vec<u8> {
 #[tokio::test]
 async fn every_listener_reports_what_it_saw_with_the_raw_uri() {
     let lab = start().await;
-    for addr in [lab.addrs.web, lab.addrs.signalling, lab.addrs.colibri] {
+    for addr in [
+        lab.addrs.web,
+        lab.addrs.signalling,
+        lab.addrs.colibri.unwrap(),
+    ] {
         let reply = raw(
             addr,
             b"GET /a%3Fb?x=1 HTTP/1.1\r\nHost: meet.lab.test\r\n\
@@ -162,7 +167,7 @@ async fn every_listener_reports_what_it_saw_with_the_raw_uri() {
 async fn absent_forwarding_headers_are_reported_empty() {
     let lab = start().await;
     let reply = raw(
-        lab.addrs.colibri,
+        lab.addrs.colibri.unwrap(),
         b"POST /nowhere HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     )
     .await;
@@ -265,7 +270,7 @@ async fn plain_get_on_xmpp_websocket_is_prosodys_200() {
 #[tokio::test]
 async fn colibri_answers_health_and_refuses_the_rest() {
     let lab = start().await;
-    let colibri = lab.addrs.colibri;
+    let colibri = lab.addrs.colibri.unwrap();
     assert_eq!(raw(colibri, &get("/about/health", "x")).await.status, 200);
     assert_eq!(
         raw(colibri, &get("/colibri-ws/a/b/c", "x")).await.status,
@@ -314,7 +319,11 @@ async fn assert_websocket_echo(addr: SocketAddr, path: &str) {
 async fn websockets_echo_with_xmpp_subprotocol() {
     let lab = start().await;
     assert_websocket_echo(lab.addrs.signalling, "/xmpp-websocket").await;
-    assert_websocket_echo(lab.addrs.colibri, "/colibri-ws/jvb1/conf%201/ep?pwd=x").await;
+    assert_websocket_echo(
+        lab.addrs.colibri.unwrap(),
+        "/colibri-ws/jvb1/conf%201/ep?pwd=x",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -325,7 +334,8 @@ async fn binding_errors_name_the_listener() {
         marker: MARKER.to_owned(),
         web: any,
         signalling: lab.addrs.signalling,
-        colibri: any,
+        colibri: Some(any),
+        colibri_ws: true,
     })
     .await
     else {
@@ -342,7 +352,8 @@ async fn binding_errors_name_the_listener() {
         marker: "line\nbreak".to_owned(),
         web: any,
         signalling: any,
-        colibri: any,
+        colibri: Some(any),
+        colibri_ws: true,
     })
     .await;
     assert!(bad_marker.is_err());

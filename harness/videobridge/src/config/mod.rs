@@ -34,6 +34,7 @@
 
 pub mod hocon;
 pub mod properties;
+pub mod websockets;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -157,7 +158,7 @@ impl Default for IceSettings {
 }
 
 /// Java's `Boolean.parseBoolean`: "true" in any case is true, anything else false.
-fn java_bool(s: &str) -> bool {
+pub(crate) fn java_bool(s: &str) -> bool {
     s.trim().eq_ignore_ascii_case("true")
 }
 
@@ -375,20 +376,7 @@ impl IceSettings {
 
     /// Read both files (missing = absent).
     pub fn load(props_path: &Path, conf_path: &Path) -> Result<IceSettings, ParseError> {
-        let props = match std::fs::read(props_path) {
-            Ok(bytes) => Some(properties::parse(
-                &latin1_or_utf8(&bytes),
-                &props_path.display().to_string(),
-            )?),
-            Err(_) => None,
-        };
-        let conf = match std::fs::read(conf_path) {
-            Ok(bytes) => Some(hocon::parse(
-                &String::from_utf8_lossy(&bytes),
-                &conf_path.display().to_string(),
-            )?),
-            Err(_) => None,
-        };
+        let (props, conf) = read_files(props_path, conf_path)?;
         Self::resolve(props.as_ref(), conf.as_ref())
     }
 
@@ -396,6 +384,35 @@ impl IceSettings {
     pub fn load_default() -> Result<IceSettings, ParseError> {
         Self::load(Path::new(PROPERTIES_PATH), Path::new(JVB_CONF_PATH))
     }
+}
+
+/// The bridge's two files in `dir`, parsed (a missing file is absent, as for JVB).
+pub fn read_dir(dir: &Path) -> Result<(Option<Properties>, Option<Hocon>), ParseError> {
+    read_files(
+        &dir.join("sip-communicator.properties"),
+        &dir.join("jvb.conf"),
+    )
+}
+
+fn read_files(
+    props_path: &Path,
+    conf_path: &Path,
+) -> Result<(Option<Properties>, Option<Hocon>), ParseError> {
+    let props = match std::fs::read(props_path) {
+        Ok(bytes) => Some(properties::parse(
+            &latin1_or_utf8(&bytes),
+            &props_path.display().to_string(),
+        )?),
+        Err(_) => None,
+    };
+    let conf = match std::fs::read(conf_path) {
+        Ok(bytes) => Some(hocon::parse(
+            &String::from_utf8_lossy(&bytes),
+            &conf_path.display().to_string(),
+        )?),
+        Err(_) => None,
+    };
+    Ok((props, conf))
 }
 
 /// Properties files are ISO-8859-1 for `Properties.load(InputStream)`; accept

@@ -3,6 +3,12 @@
 use super::is_redirect;
 use crate::checks::{Ctx, Verdict};
 
+/// The webroot when the token lies under one (DocumentRoot), else the Alias'd directory.
+fn webroot(dir: &str) -> &str {
+    dir.strip_suffix("/.well-known/acme-challenge")
+        .unwrap_or(dir)
+}
+
 /// http/acme/1
 pub async fn http_acme_1(ctx: &Ctx<'_>) -> Verdict {
     let t = &ctx.lab.acme;
@@ -10,7 +16,7 @@ pub async fn http_acme_1(ctx: &Ctx<'_>) -> Verdict {
     let expected = format!(
         "GET http://{}{target} answers 200 with the token's exact content (placed in {})",
         ctx.fqdn(),
-        t.webroot
+        webroot(&t.dir)
     );
     match ctx.http.get("http", &target).await {
         Err(e) => Verdict::fail(expected, e),
@@ -102,7 +108,7 @@ pub async fn http_acme_4(ctx: &Ctx<'_>) -> Verdict {
                 && (f.body_text().contains(&ctx.lab.acme.name)
                     || f.body_text().contains("Index of"));
             let actual = if listed {
-                format!("200 with a directory listing that shows the token (Options Indexes is on for {}; add `Options -Indexes` there)", ctx.lab.acme.webroot)
+                format!("200 with a directory listing that shows the token (Options Indexes is on for {}; add `Options -Indexes` there)", webroot(&ctx.lab.acme.dir))
             } else {
                 f.summary()
             };

@@ -42,7 +42,11 @@ pub async fn proxy_websocket_1(ctx: &Ctx<'_>) -> Verdict {
     websocket(ctx, "/xmpp-websocket").await
 }
 
-/// proxy/websocket/2
+/// proxy/websocket/2: only where the bridge serves colibri websockets, as JVB reads its config
+/// (SPEC section 10): since 2026 Jitsi's packages do not, and the bridge channel is SCTP.
 pub async fn proxy_websocket_2(ctx: &Ctx<'_>) -> Verdict {
+    if let Some(why) = ctx.lab.rendered.websockets.why_not() {
+        return Verdict::skip(why);
+    }
     websocket(ctx, "/colibri-ws/jvb-1/conference-1/endpoint-1").await
 }
