@@ -154,6 +154,10 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
     }
     // Bad input stops here, before any container (or Docker itself) is touched.
     let (profile, prepared) = load_profile(opts)?;
+    // Lint's findings come first, before the lab (whose checks stay the ground truth).
+    for f in prepared.iter().flat_map(|p| &p.lint) {
+        eprintln!("lint: {}:{}: {}: {}", f.file, f.line, f.rule, f.message);
+    }
     let (lab, images_ms) = start_profile(opts, profile).await?;
 
     let t = Instant::now();

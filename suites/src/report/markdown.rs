@@ -8,6 +8,13 @@ use super::{CheckReport, Report, Status};
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     overview(&mut out, report);
+    for (title, lines) in report.pre_change_lines() {
+        out.push_str(&format!("## {title}\n\n"));
+        for l in lines {
+            out.push_str(&format!("- {}\n", text(&l)));
+        }
+        out.push('\n');
+    }
     for (area, checks) in by_area(&report.checks) {
         area_table(&mut out, area, &checks);
     }

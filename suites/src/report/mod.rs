@@ -127,6 +127,76 @@ impl Report {
     }
 }
 
+impl Report {
+    /// A pre-change run's sections as short lines: lint first (findings before the lab's
+    /// verdicts), then the site, what the lab runs differently, what it assumes. Shared by the
+    /// text and Markdown renderers.
+    pub fn pre_change_lines(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = Vec::new();
+        if let Some(lint) = &self.lint {
+            out.push((
+                "lint",
+                if lint.is_empty() {
+                    vec!["no findings".to_string()]
+                } else {
+                    lint.iter()
+                        .map(|f| format!("{}:{}: {}: {}", f.file, f.line, f.rule, f.message))
+                        .collect()
+                },
+            ));
+        }
+        if let Some(site) = self.site.as_ref().and_then(|s| s.as_object()) {
+            let lines = site
+                .iter()
+                .map(|(role, v)| {
+                    let Some(value) = v["value"].as_str() else {
+                        return format!("{role}: named by no line and not declared");
+                    };
+                    let how = if v["declared"] == true {
+                        "declared".to_string()
+                    } else {
+                        let n = v["sources"].as_array().map_or(0, |s| s.len());
+                        format!("from {n} line{}", if n == 1 { "" } else { "s" })
+                    };
+                    format!("{role}: {value} ({how})")
+                })
+                .collect();
+            out.push(("site", lines));
+        }
+        if let Some(t) = &self.translation {
+            out.push((
+                "translation",
+                t.iter()
+                    .map(|l| {
+                        format!(
+                            "{}:{}: {}  ->  {}",
+                            l.file,
+                            l.line,
+                            l.from.trim(),
+                            l.to.trim()
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        if let Some(a) = &self.assumptions {
+            out.push((
+                "assumptions",
+                a.iter()
+                    .map(|a| {
+                        if a.checks.is_empty() {
+                            format!("{}: {}", a.id, a.text)
+                        } else {
+                            format!("{}: {} (checks: {})", a.id, a.text, a.checks.join(", "))
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+        out
+    }
+}
+
 pub mod json;
 pub mod junit;
 pub mod markdown;

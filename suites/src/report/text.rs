@@ -174,6 +174,14 @@ pub fn render(report: &Report, color: bool) -> String {
     let paint = Paint { color };
     let mut out = String::new();
     header(&mut out, report);
+    for (title, lines) in report.pre_change_lines() {
+        out.push('\n');
+        out.push_str(&paint.bold(title));
+        out.push('\n');
+        for l in lines {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
     let id_width = report
         .checks
         .iter()
