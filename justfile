@@ -12,8 +12,8 @@ test:
 faults:
     cargo test --test faults -- --nocapture
 
-# Interop evidence: aioice (PyPI) connects through the NAT, Debian's stun-client gets no
-# answer, aioice's STUN decoder verifies the bridge's responses.
+# Interop evidence: aioice (PyPI) and Debian's headless Chromium connect through the NAT,
+# Debian's stun-client gets no answer, aioice's STUN decoder verifies the bridge's responses.
 interop:
     scripts/interop.sh
 

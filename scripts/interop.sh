@@ -3,6 +3,7 @@
 #   1. aioice (PyPI) as the controlled ICE agent on the internet side connects to the bridge.
 #   2. Debian's stun-client (credential-less STUN) gets no answer, as ice4j gives none.
 #   3. A signed Binding response decodes and verifies with aioice's own stun module.
+#   4. Debian's headless chromium completes ICE, DTLS, SCTP and a data-channel echo (per profile).
 # Starts a kept lab, runs the three, prints a verdict per experiment, removes the lab on exit.
 # Needs Docker with the lab images built, python3 with venv, and stun-client (installed with
 # apt-get when missing and running as root). The venv lives under target/ (never committed).
@@ -114,10 +115,19 @@ echo
 echo "== 3. signed Binding decoded and verified by aioice's stun module"
 run decode timeout -k 1 $per_exp "$py" scripts/interop.py decode "${common[@]}"
 
+# Chromium needs its own lab (the bridge gives one endpoint per ICE session, and Chromium runs
+# from a network namespace on that lab's wan): the hidden `browser` command builds one, runs
+# Debian's headless chromium against it and prints Chromium's own stats as JSON.
+for profile in reference current; do
+  echo
+  echo "== 4. Debian's headless chromium $(chromium --version 2>/dev/null | awk '{print $2}') on $profile: ICE, DTLS, SCTP, echo"
+  run "chromium-$profile" timeout -k 2 60 "$bin" browser --profile "$profile"
+done
+
 echo
 echo "== verdicts (lab $lab, public $public_ip, wan $wan_subnet)"
 rc=0
-for name in aioice stun-client decode; do
+for name in aioice stun-client decode chromium-reference chromium-current; do
   printf '   %-12s %s\n' "$name" "${verdict[$name]}"
   case ${verdict[$name]} in PASS*) ;; *) rc=1 ;; esac
 done

@@ -180,7 +180,26 @@ fn start_dockerd() -> Result<(), SetupError> {
     Ok(())
 }
 
-/// True when this process may change the host's firewall directly.
-pub fn can_use_host_iptables() -> bool {
-    is_root() && have("iptables")
+/// Debian's Chromium for the browser checks and tests (SPEC section 9): installed on demand
+/// like Docker, as root on a host with apt-get.
+pub fn ensure_chromium(setup: HostSetup) -> Result<std::path::PathBuf, SetupError> {
+    if let Some(p) = crate::browser::chromium() {
+        return Ok(p);
+    }
+    if setup.forbid || !is_root() || !have("apt-get") {
+        return Err(SetupError::new(
+            "no-chromium",
+            format!(
+                "the browser session needs Debian's Chromium ({}): as root, run `apt-get install -y chromium`",
+                crate::browser::CHROMIUM
+            ),
+        ));
+    }
+    install_packages(&["chromium"])?;
+    crate::browser::chromium().ok_or_else(|| {
+        SetupError::new(
+            "no-chromium",
+            "chromium installed but its binary is missing",
+        )
+    })
 }

@@ -4,6 +4,7 @@
 //! chosen ([`net`]), [`lab::Lab::up`] starts the containers, and probes ([`probe`]) return facts
 //! that the suite's checks turn into verdicts.
 
+pub mod browser;
 pub mod error;
 pub mod fixtures;
 pub mod host;

@@ -25,6 +25,8 @@ pub struct AddressPlan {
     pub public_ip: Ipv4Addr,
     /// An address of the public network nobody holds (fault material).
     pub wan_unused_ip: Ipv4Addr,
+    /// The browser's address on the wan (its own network namespace; SPEC section 9).
+    pub browser_ip: Ipv4Addr,
     /// The Docker host's address on the lan bridge.
     pub lan_gateway: Ipv4Addr,
     pub router_lan_ip: Ipv4Addr,
@@ -53,6 +55,7 @@ impl AddressPlan {
             client_ip: host(wan, 1),
             public_ip: host(wan, 2),
             wan_unused_ip: host(wan, 29),
+            browser_ip: host(wan, 27),
             lan_gateway: host(lan, 1),
             router_lan_ip: host(lan, 2),
             proxy_ip: host(lan, 10),
@@ -178,6 +181,7 @@ impl AddressPlan {
             (self.public_ip, "PUBLIC_IP"),
             (self.client_ip, "CLIENT_IP"),
             (self.wan_unused_ip, "WAN_UNUSED_IP"),
+            (self.browser_ip, "BROWSER_IP"),
             (self.router_lan_ip, "ROUTER_LAN_IP"),
             (self.proxy_ip, "PROXY_IP"),
             (self.bridge_ip, "BRIDGE_IP"),

@@ -136,6 +136,10 @@ pub struct FaultManifest {
     /// The change as exact edits of the base's files: each `find` must occur exactly once.
     #[serde(default)]
     pub edit: Vec<Edit>,
+    /// Files written back with the base's content once the lab is up, without restarting
+    /// the program that reads them (the bridge reads its config only at start).
+    #[serde(default)]
+    pub after_start: Vec<String>,
 }
 
 /// One textual change to a profile file.
@@ -167,6 +171,8 @@ pub struct Profile {
     pub fault: Option<(String, FaultManifest)>,
     /// What the lab stands in for (a pre-change run's certificates, directories, names).
     pub stage: LabStage,
+    /// Files written once the lab is up (a fault's `after_start`), by profile path.
+    pub late_files: BTreeMap<&'static str, SourceFile>,
 }
 
 /// A file the lab puts where the operator's config expects one of theirs.
@@ -301,6 +307,7 @@ impl Profile {
             files,
             fault: None,
             stage: LabStage::default(),
+            late_files: BTreeMap::new(),
         };
         profile.validate_shape()?;
         Ok(profile)
@@ -321,6 +328,17 @@ impl Profile {
         let fault: FaultManifest =
             toml::from_str(&text).map_err(|e| toml_error(&path, &text, e))?;
         let mut p = Profile::load(fixtures, &fault.base)?;
+        for rel in &fault.after_start {
+            let Some((known, f)) = p.files.iter().find(|(k, _)| *k == rel) else {
+                return Err(ConfigError {
+                    file: path.display().to_string(),
+                    line: 1,
+                    reason: format!("after_start: the base profile has no {rel}"),
+                }
+                .into());
+            };
+            p.late_files.insert(known, f.clone());
+        }
         for rel in KNOWN_FILES {
             let f = dir.join(rel);
             if f.is_file() {
@@ -473,9 +491,15 @@ impl Profile {
             props.as_ref(),
             conf.as_ref(),
         );
+        let late_files = self
+            .late_files
+            .iter()
+            .map(|(k, f)| (*k, render(&f.text, &|n| plan.resolve(n))))
+            .collect();
         Ok(Rendered {
             acme_dir,
             files,
+            late_files,
             websockets,
         })
     }
@@ -487,6 +511,8 @@ pub struct Rendered {
     pub files: BTreeMap<&'static str, String>,
     /// The directory the ACME token file goes into.
     pub acme_dir: String,
+    /// Files written once the lab is up.
+    pub late_files: BTreeMap<&'static str, String>,
     /// Whether the bridge serves colibri websockets, as JVB reads its files.
     pub websockets: jc_videobridge::config::websockets::WebsocketSettings,
 }

@@ -176,6 +176,14 @@ pub enum Command {
         #[arg(long)]
         no_host_setup: bool,
     },
+    /// Headless Chromium against a lab's bridge through its NAT (SPEC section 9), as JSON.
+    #[command(hide = true)]
+    Browser {
+        #[arg(long, default_value = "reference")]
+        profile: String,
+        #[arg(long)]
+        no_host_setup: bool,
+    },
     /// The fake Jitsi backend and videobridge; the lab runs it on its bridge host.
     #[command(subcommand, hide = true)]
     FakeBridge(jc_fake_bridge::cli::Command),
@@ -271,6 +279,37 @@ async fn dispatch(cmd: Command) -> i32 {
         } => build_images(rebuild, setup(no_host_setup)).await,
         Command::Clean { lab, images } => clean(lab, images).await,
         Command::FakeBridge(_) => unreachable!("handled before the runtime starts"),
+        Command::Browser {
+            profile,
+            no_host_setup,
+        } => {
+            sweep::install_signal_handler();
+            let mut opts = RunOptions::profile(&profile);
+            opts.setup = setup(no_host_setup);
+            let (lab, _) = match run::start_lab(&opts).await {
+                Ok(v) => v,
+                Err(e) => return fail(Format::Json, &e),
+            };
+            let facts =
+                jc_harness::browser::webrtc_session(&lab, std::time::Duration::from_secs(8)).await;
+            if !facts.ok {
+                if let Ok((_, log)) = lab
+                    .exec(
+                        jc_harness::role::Role::Bridge,
+                        &["tail", "-n", "30", "/var/log/jc-fake-bridge.log"],
+                    )
+                    .await
+                {
+                    eprintln!("the fake bridge's log:\n{log}");
+                }
+            }
+            lab.down().await;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&facts).unwrap_or_default()
+            );
+            i32::from(!facts.ok)
+        }
         Command::Lint { format, site } => lint(format, site.files()),
         Command::Lab {
             profile,

@@ -31,6 +31,26 @@ pub enum Command {
     Serve(ServeArgs),
     /// Allocate an endpoint through the private control API and print its Colibri2 JSON.
     Allocate(AllocateArgs),
+    /// Tell an endpoint its client's transport (ufrag, pwd, DTLS fingerprint), as jicofo
+    /// forwards a participant's session-accept.
+    Update(UpdateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: SocketAddr,
+    #[arg(long)]
+    meeting: String,
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long)]
+    client_ufrag: String,
+    #[arg(long)]
+    client_pwd: String,
+    /// `HASH FINGERPRINT`, e.g. `sha-256 AB:CD:...`.
+    #[arg(long)]
+    client_fingerprint: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -44,6 +64,9 @@ pub struct AllocateArgs {
     /// The client's ICE pwd.
     #[arg(long, requires = "client_ufrag")]
     client_pwd: Option<String>,
+    /// The client's DTLS fingerprint, `HASH FINGERPRINT` (e.g. `sha-256 AB:CD:...`).
+    #[arg(long, requires = "client_ufrag")]
+    client_fingerprint: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -93,6 +116,7 @@ pub fn main(command: Command) -> i32 {
         match command {
             Command::Serve(args) => serve(args).await,
             Command::Allocate(args) => allocate(args).await,
+            Command::Update(args) => update(args).await,
         }
     });
     match outcome {
@@ -109,8 +133,28 @@ pub fn main(command: Command) -> i32 {
     }
 }
 
+async fn update(args: UpdateArgs) -> Result<()> {
+    let client = videobridge::client_transport(
+        Some(&args.client_ufrag),
+        Some(&args.client_pwd),
+        args.client_fingerprint.as_deref(),
+    )
+    .expect("both given");
+    let body = videobridge::update_body(&args.endpoint, client);
+    let (status, text) = videobridge::patch(args.api, &args.meeting, &body).await?;
+    if status != 200 {
+        anyhow::bail!("the control API answered {status}: {text}");
+    }
+    println!("{text}");
+    Ok(())
+}
+
 async fn allocate(args: AllocateArgs) -> Result<()> {
-    let body = videobridge::allocate_body(args.client_ufrag.as_deref(), args.client_pwd.as_deref());
+    let body = videobridge::allocate_body_with(
+        args.client_ufrag.as_deref(),
+        args.client_pwd.as_deref(),
+        args.client_fingerprint.as_deref(),
+    );
     let (status, text) = videobridge::allocate(args.api, &body).await?;
     if status != 200 {
         anyhow::bail!("the control API answered {status}: {text}");

@@ -186,22 +186,75 @@ fn control(api: &ControlApi, method: &Method, uri: &Uri, body: &[u8]) -> Respons
 /// The allocate request's body: one endpoint, the bridge controlling, and the client's
 /// credentials when given (never its candidates).
 pub fn allocate_body(client_ufrag: Option<&str>, client_pwd: Option<&str>) -> serde_json::Value {
+    allocate_body_with(client_ufrag, client_pwd, None)
+}
+
+/// The client's transport as jicofo forwards it in Colibri2: ufrag, pwd and DTLS fingerprint
+/// (`HASH FINGERPRINT`, e.g. `sha-256 AB:CD:...`), never candidates.
+pub fn client_transport(
+    ufrag: Option<&str>,
+    pwd: Option<&str>,
+    fingerprint: Option<&str>,
+) -> Option<serde_json::Value> {
+    let (u, p) = (ufrag?, pwd?);
+    let mut t = serde_json::json!({ "ufrag": u, "pwd": p });
+    if let Some((hash, fp)) = fingerprint.and_then(|f| f.split_once(' ')) {
+        t["fingerprints"] =
+            serde_json::json!([{ "hash": hash, "fingerprint": fp, "setup": "active" }]);
+    }
+    Some(t)
+}
+
+pub fn allocate_body_with(
+    client_ufrag: Option<&str>,
+    client_pwd: Option<&str>,
+    client_fingerprint: Option<&str>,
+) -> serde_json::Value {
     let mut transport = serde_json::json!({ "ice-controlling": true });
-    if let (Some(u), Some(p)) = (client_ufrag, client_pwd) {
-        transport["transport"] = serde_json::json!({ "ufrag": u, "pwd": p });
+    if let Some(t) = client_transport(client_ufrag, client_pwd, client_fingerprint) {
+        transport["transport"] = t;
     }
     serde_json::json!({ "endpoints": [ { "create": true, "transport": transport } ] })
 }
 
+/// The PATCH that tells an existing endpoint its client's transport (a browser's answer).
+pub fn update_body(endpoint: &str, client: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "endpoints": [ { "id": endpoint, "transport": { "transport": client } } ] })
+}
+
 /// POSTs the allocate request to the control API over HTTP/1.1: (status, body).
 pub async fn allocate(api: SocketAddr, body: &serde_json::Value) -> Result<(u16, String)> {
+    request(api, "POST", "/colibri/v2/conferences", body).await
+}
+
+/// PATCHes a conference (an endpoint's client transport, or its expiry).
+pub async fn patch(
+    api: SocketAddr,
+    meeting: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, String)> {
+    request(
+        api,
+        "PATCH",
+        &format!("/colibri/v2/conferences/{meeting}"),
+        body,
+    )
+    .await
+}
+
+async fn request(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = serde_json::to_vec(body)?;
     let mut s = tokio::net::TcpStream::connect(api)
         .await
         .with_context(|| format!("cannot reach the control API on {api}"))?;
     let head = format!(
-        "POST /colibri/v2/conferences HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).await?;

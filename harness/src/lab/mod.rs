@@ -7,6 +7,7 @@
 //! file and line), [`workdir`] (what each container mounts), [`firewall`] and [`sweep`] (never
 //! leak), [`selfexe`] (the executable the bridge host runs); this file is the lifecycle.
 
+pub mod bridge_api;
 pub mod containers;
 pub mod firewall;
 pub mod networks;
@@ -148,6 +149,10 @@ impl Lab {
             lab.teardown().await;
             return Err(e);
         }
+        if let Err(e) = lab.write_late_files().await {
+            lab.teardown().await;
+            return Err(e);
+        }
         lab.up_ms = started.elapsed().as_millis();
         Ok(lab)
     }
@@ -274,6 +279,30 @@ impl Lab {
         Ok((code, text))
     }
 
+    /// A fault's `after_start` files, written over the running bridge's own (which it read
+    /// only at start, as JVB does).
+    async fn write_late_files(&self) -> Result<(), LabError> {
+        for rel in self.rendered.late_files.keys() {
+            let from = format!("/jc/late/{rel}");
+            let to = format!("/etc/jitsi/{rel}");
+            match self.exec(Role::Bridge, &["cp", &from, &to]).await? {
+                (0, _) => {}
+                (code, out) => {
+                    return Err(setup(
+                        "lab-start",
+                        format!("writing {to} after the bridge started (exit {code}): {out}"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Linux bridge of the lab's wan network (the browser's namespace plugs into it).
+    pub fn wan_bridge(&self) -> String {
+        format!("jc{}w", self.id)
+    }
+
     /// The lab's guard for the internet client's probes.
     pub fn guard(&self) -> net::Guard {
         self.plan.guard()
@@ -317,6 +346,7 @@ impl Lab {
             let _ = self.docker.remove_network(n).await;
         }
         let _ = firewall::remove(&self.id);
+        crate::browser::netns::remove(&self.id);
         let _ = std::fs::remove_dir_all(&self.workdir);
         sweep::unregister(&self.id);
     }

@@ -182,6 +182,7 @@ pub async fn lab(docker: &Docker, id: &str) {
         }
     }
     let _ = firewall::remove(id);
+    crate::browser::netns::remove(id);
     let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("jc-lab-{id}")));
 }
 
@@ -237,9 +238,14 @@ pub async fn stale(docker: &Docker) -> Vec<String> {
         }
     }
     let known: BTreeSet<&String> = all.keys().collect();
-    for id in firewall::installed() {
+    let mut leftovers = firewall::installed();
+    leftovers.extend(crate::browser::netns::present());
+    leftovers.sort();
+    leftovers.dedup();
+    for id in leftovers {
         if !known.contains(&id) && !LIVE.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
             let _ = firewall::remove(&id);
+            crate::browser::netns::remove(&id);
             removed.push(id);
         }
     }
@@ -250,6 +256,7 @@ pub async fn stale(docker: &Docker) -> Vec<String> {
 pub async fn everything(docker: &Docker) -> Vec<String> {
     let mut ids: Vec<String> = labs(docker).await.into_keys().collect();
     ids.extend(firewall::installed());
+    ids.extend(crate::browser::netns::present());
     ids.sort();
     ids.dedup();
     for id in &ids {

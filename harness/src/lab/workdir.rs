@@ -90,6 +90,9 @@ impl Lab {
             if let Some(text) = r.get(rel) {
                 put(&format!("bridge/jitsi/{rel}"), text)?;
             }
+            if let Some(text) = self.rendered.late_files.get(rel) {
+                put(&format!("bridge/late/{rel}"), text)?;
+            }
         }
         Ok(())
     }

@@ -151,8 +151,9 @@ enum Slot {
 
 /// Lab host offsets in the LAN /24 that belong to roles (or the Docker host's gateway).
 const LAN_TAKEN: [u8; 4] = [1, 2, 10, 20];
-/// Free offsets of a lab's wan /27 (.1 client, .2 public, .29 the fault catalogue's unused).
-const WAN_FREE: std::ops::RangeInclusive<u8> = 3..=28;
+/// Free offsets of a lab's wan /27 (.1 client, .2 public, .27 the browser, .29 the fault
+/// catalogue's unused).
+const WAN_FREE: std::ops::RangeInclusive<u8> = 3..=26;
 
 /// The map, built as the files are read; the same value always maps the same way.
 #[derive(Debug, Clone, Default)]

@@ -372,6 +372,7 @@ pub fn prepare(files: &OperatorFiles) -> Result<Prepared, ConfigError> {
         files: texts,
         fault: None,
         stage: stage.into_lab(),
+        late_files: BTreeMap::new(),
     };
     Ok(Prepared {
         profile,

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use crate::candidates::Fingerprint;
 use crate::responder::{BridgeState, EndpointInfo, EndpointSpec};
 
 /// The control API over a [`BridgeState`].
@@ -42,6 +43,7 @@ pub struct AllocateRequest {
     pub ice_controlling: Option<bool>,
     pub remote_ufrag: Option<String>,
     pub remote_pwd: Option<String>,
+    pub remote_fingerprints: Vec<Fingerprint>,
 }
 
 /// Colibri2 JSON of one endpoint with its transport.
@@ -71,6 +73,7 @@ impl ControlApi {
             controlling: Some(req.ice_controlling.unwrap_or(true)),
             remote_ufrag: req.remote_ufrag,
             remote_pwd: req.remote_pwd,
+            remote_fingerprints: req.remote_fingerprints,
             ..EndpointSpec::default()
         });
         let meeting = req.meeting_id.unwrap_or_else(|| "default".into());
@@ -135,7 +138,7 @@ impl ControlApi {
         };
         let mut out = Vec::new();
         for ep in requested {
-            let (ufrag, pwd) = remote_credentials(&ep);
+            let (ufrag, pwd, fingerprints) = remote_transport(&ep);
             let info = self.allocate(AllocateRequest {
                 meeting_id: Some(meeting_id.clone()),
                 endpoint_id: ep.get("id").and_then(Value::as_str).map(str::to_string),
@@ -145,6 +148,7 @@ impl ControlApi {
                     .and_then(Value::as_bool),
                 remote_ufrag: ufrag,
                 remote_pwd: pwd,
+                remote_fingerprints: fingerprints,
             });
             out.push(endpoint_json(&info));
         }
@@ -184,8 +188,9 @@ impl ControlApi {
                 self.state.remove_endpoint(id);
                 continue;
             }
-            let (ufrag, pwd) = remote_credentials(ep);
-            self.state.set_remote_credentials(id, ufrag, pwd);
+            let (ufrag, pwd, fingerprints) = remote_transport(ep);
+            self.state
+                .set_remote_credentials(id, ufrag, pwd, fingerprints);
             if let Some(info) = self.state.endpoint(id) {
                 out.push(endpoint_json(&info));
             }
@@ -194,8 +199,9 @@ impl ControlApi {
     }
 }
 
-/// The client's ufrag/pwd from `transport.transport` (or `transport`).
-fn remote_credentials(ep: &Value) -> (Option<String>, Option<String>) {
+/// The client's ufrag, pwd and DTLS fingerprints from `transport.transport` (or `transport`),
+/// as jicofo forwards them in Colibri2 (`fingerprints: [{fingerprint, hash, setup}]`).
+fn remote_transport(ep: &Value) -> (Option<String>, Option<String>, Vec<Fingerprint>) {
     let t = ep.get("transport");
     let inner = t.and_then(|t| t.get("transport")).or(t);
     let get = |k: &str| {
@@ -204,7 +210,26 @@ fn remote_credentials(ep: &Value) -> (Option<String>, Option<String>) {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    (get("ufrag"), get("pwd"))
+    let fingerprints = inner
+        .and_then(|i| i.get("fingerprints"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| {
+                    Some(Fingerprint {
+                        fingerprint: f.get("fingerprint")?.as_str()?.to_string(),
+                        hash: f.get("hash")?.as_str()?.to_string(),
+                        setup: f
+                            .get("setup")
+                            .and_then(Value::as_str)
+                            .unwrap_or("active")
+                            .to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (get("ufrag"), get("pwd"), fingerprints)
 }
 
 #[cfg(test)]

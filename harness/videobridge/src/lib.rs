@@ -10,6 +10,8 @@
 //! - [`responder`]: the bridge's answers to connectivity checks on UDP and
 //!   ICE-TCP (sans-IO core + tokio loops) and the shared [`responder::BridgeState`];
 //! - [`control`]: the private Colibri2-style control API;
+//! - [`dtls`]: JVB's DTLS rules (use_srtp required, the bridge's SRTP order, the client's
+//!   certificate checked against the signalled fingerprint);
 //! - [`peer`]: the bridge's checks back to the client and its WebRTC side
 //!   (DTLS, SCTP, echoing data channel);
 //!
@@ -52,5 +54,6 @@ pub mod agent;
 pub mod candidates;
 pub mod config;
 pub mod control;
+pub mod dtls;
 pub mod peer;
 pub mod responder;

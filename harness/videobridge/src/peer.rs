@@ -66,6 +66,8 @@ const RTO_MAX: Duration = Duration::from_millis(1600);
 const MAX_RETRANSMISSIONS: u32 = 6;
 /// SCTP port of the WebRTC data channel association (RFC 8841 default 5000).
 const SCTP_PORT: u16 = 5000;
+/// JVB's DTLS handshake timeout (jitsi-media-transform `DtlsStack`: 30 s).
+const DTLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// SHA-256 fingerprint of a DER certificate as SDP/Colibri2 write it:
 /// upper-case hex pairs joined by ':'.
@@ -134,8 +136,10 @@ pub struct PeerFacts {
     /// Milliseconds from the first check back to selection.
     pub selected_after_ms: Option<u64>,
     pub dtls: bool,
-    /// SHA-256 fingerprint of the client's DTLS certificate (not verified:
-    /// the bridge is told only the client's ufrag/pwd).
+    /// The SRTP profile the bridge chose from the client's use_srtp.
+    pub srtp_profile: Option<String>,
+    /// SHA-256 fingerprint of the client's DTLS certificate (checked against the signalled
+    /// fingerprint during the handshake).
     pub client_fingerprint: Option<String>,
     pub sctp: bool,
     pub channels_opened: u32,
@@ -240,6 +244,7 @@ impl BridgePeer {
                     selected: false,
                     selected_after_ms: None,
                     dtls: false,
+                    srtp_profile: None,
                     client_fingerprint: None,
                     sctp: false,
                     channels_opened: 0,
@@ -389,7 +394,10 @@ impl BridgePeer {
                     .transact(&socket, &info, &ru, &rp, from, nominating)
                     .await;
                 match &result {
-                    Ok(()) if !nominating => me.update(&id, from, |f| f.valid = true),
+                    Ok(()) if !nominating => {
+                        me.state.mark_succeeded(&id, from);
+                        me.update(&id, from, |f| f.valid = true)
+                    }
                     Ok(()) => me.update(&id, from, |f| {
                         f.selected_after_ms = Some(t0.elapsed().as_millis() as u64)
                     }),
@@ -472,6 +480,7 @@ impl BridgePeer {
                 return;
             }
             g.selected.insert(endpoint_id.to_string(), peer);
+            self.state.mark_selected(endpoint_id, peer);
             let (tx, rx) = mpsc::channel(512);
             for d in g.early.remove(&peer).unwrap_or_default() {
                 let _ = tx.try_send(d);
@@ -484,7 +493,7 @@ impl BridgePeer {
         let id = endpoint_id.to_string();
         tokio::spawn(async move {
             if let Err(e) = me.run_webrtc(&id, peer, socket_rx).await {
-                tracing::debug!("endpoint {id}: WebRTC with {peer}: {e}");
+                tracing::warn!("endpoint {id}: WebRTC with {peer}: {e}");
                 me.update(&id, peer, |f| {
                     f.error.get_or_insert(e);
                 });
@@ -496,26 +505,58 @@ impl BridgePeer {
         &self,
         id: &str,
         peer: SocketAddr,
-        rx: mpsc::Receiver<Vec<u8>>,
+        mut rx: mpsc::Receiver<Vec<u8>>,
     ) -> Result<(), String> {
         let socket = self.socket_for(peer)?;
+        // JVB's rules on the ClientHello come first (crate::dtls): no use_srtp is refused with
+        // a fatal internal_error, no common profile ends the handshake, and the profile is the
+        // bridge's choice, so the library is given only that one.
+        let mut reader = crate::dtls::HelloReader::default();
+        let mut first = Vec::new();
+        let hello = loop {
+            let d = tokio::time::timeout(DTLS_HANDSHAKE_TIMEOUT, rx.recv())
+                .await
+                .map_err(|_| "no DTLS ClientHello within the handshake timeout".to_string())?
+                .ok_or("peer route closed")?;
+            let got = reader.feed(&d).map_err(|e| format!("DTLS: {e}"));
+            first.push(d);
+            if let Some(h) = got? {
+                break h;
+            }
+        };
+        let profile = match &hello.srtp_profiles {
+            None => {
+                let alert = crate::dtls::internal_error_alert(hello.record_sequence);
+                let _ = socket.send_to(&alert, peer).await;
+                return Err("DTLS: the ClientHello has no use_srtp extension: refused with a fatal internal_error alert, as JVB's processClientExtensions does".into());
+            }
+            Some(offered) => crate::dtls::choose_profile(offered).ok_or_else(|| {
+                format!(
+                    "DTLS: the client offers SRTP profiles {offered:04x?}, none of the bridge's (SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80): the handshake stops, as JVB's DtlsException does"
+                )
+            })?,
+        };
+        self.update(id, peer, |f| f.srtp_profile = Some(format!("{profile:?}")));
+        let signalled = self
+            .state
+            .endpoint(id)
+            .map(|e| e.remote_fingerprints)
+            .unwrap_or_default();
         let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = Arc::new(PeerConn {
             socket,
             peer,
+            first: std::sync::Mutex::new(first.into()),
             rx: tokio::sync::Mutex::new(rx),
         });
-        // As webrtc-rs's RTCDtlsTransport configures it: the peer must
-        // present a certificate, verified by fingerprint rather than a CA.
-        let config = dtls::config::Config {
-            certificates: vec![self.identity.certificate.clone()],
-            client_auth: dtls::config::ClientAuthType::RequireAnyClientCert,
-            insecure_skip_verify: true,
-            extended_master_secret: dtls::config::ExtendedMasterSecretType::Request,
-            ..Default::default()
-        };
-        let dtls_conn = dtls::conn::DTLSConn::new(conn, config, false, None)
-            .await
-            .map_err(|e| format!("DTLS handshake: {e}"))?;
+        let config =
+            crate::dtls::server_config(self.identity.certificate.clone(), profile, signalled);
+        let dtls_conn = tokio::time::timeout(
+            DTLS_HANDSHAKE_TIMEOUT,
+            dtls::conn::DTLSConn::new(conn, config, false, None),
+        )
+        .await
+        .map_err(|_| "DTLS handshake timed out".to_string())?
+        .map_err(|e| format!("DTLS handshake: {e}"))?;
         let client_fp = dtls_conn
             .connection_state()
             .await
@@ -604,6 +645,8 @@ fn prflx_priority(info: &EndpointInfo) -> u32 {
 struct PeerConn {
     socket: Arc<UdpSocket>,
     peer: SocketAddr,
+    /// The datagrams of the ClientHello the bridge's rules looked at, given to the library first.
+    first: std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>,
     rx: tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>,
 }
 
@@ -616,6 +659,16 @@ impl webrtc_util::Conn for PeerConn {
     }
 
     async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        if let Some(d) = first {
+            let n = d.len().min(buf.len());
+            buf[..n].copy_from_slice(&d[..n]);
+            return Ok(n);
+        }
         match self.rx.lock().await.recv().await {
             Some(d) => {
                 let n = d.len().min(buf.len());

@@ -73,6 +73,9 @@ pub struct EndpointSpec {
     /// The client's credentials, if the bridge was told them.
     pub remote_ufrag: Option<String>,
     pub remote_pwd: Option<String>,
+    /// The client's DTLS fingerprints, as signalled (JVB checks the client's certificate
+    /// against them).
+    pub remote_fingerprints: Vec<Fingerprint>,
     /// DTLS fingerprint to advertise (placeholder generated when `None`).
     pub fingerprint: Option<Fingerprint>,
 }
@@ -87,9 +90,14 @@ pub struct EndpointInfo {
     pub controlling: bool,
     pub remote_ufrag: Option<String>,
     pub remote_pwd: Option<String>,
+    pub remote_fingerprints: Vec<Fingerprint>,
     pub transport: Transport,
     /// Remote addresses that completed a successful check (peer-reflexive).
     pub learned_peers: Vec<SocketAddr>,
+    /// Remote addresses whose pair the bridge's own check validated.
+    pub succeeded_peers: Vec<SocketAddr>,
+    /// The selected pair's remote address (the agent is COMPLETED).
+    pub selected_peer: Option<SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -97,6 +105,8 @@ struct Endpoint {
     info: EndpointInfo,
     transactions: HashMap<[u8; 12], Vec<u8>>,
     transaction_order: VecDeque<[u8; 12]>,
+    /// When the agent became COMPLETED (its pair selected).
+    completed_at: Option<std::time::Instant>,
 }
 
 impl Endpoint {
@@ -223,6 +233,7 @@ impl BridgeState {
             controlling: spec.controlling.unwrap_or(true),
             remote_ufrag: spec.remote_ufrag,
             remote_pwd: spec.remote_pwd,
+            remote_fingerprints: spec.remote_fingerprints,
             transport: Transport {
                 ufrag,
                 pwd: String::new(),
@@ -230,6 +241,8 @@ impl BridgeState {
                 fingerprints: vec![fingerprint],
             },
             learned_peers: Vec::new(),
+            succeeded_peers: Vec::new(),
+            selected_peer: None,
         };
         let mut info = info;
         info.transport.pwd = info.pwd.clone();
@@ -241,6 +254,7 @@ impl BridgeState {
             info: info.clone(),
             transactions: HashMap::new(),
             transaction_order: VecDeque::new(),
+            completed_at: None,
         });
         info
     }
@@ -276,12 +290,13 @@ impl BridgeState {
             .collect()
     }
 
-    /// Tell the bridge the client's ufrag and pwd (never its candidates).
+    /// Tell the bridge the client's ufrag, pwd and DTLS fingerprints (never its candidates).
     pub fn set_remote_credentials(
         &self,
         id: &str,
         ufrag: Option<String>,
         pwd: Option<String>,
+        fingerprints: Vec<Fingerprint>,
     ) -> bool {
         let mut g = self.lock();
         match g.endpoints.iter_mut().find(|e| e.info.id == id) {
@@ -292,9 +307,32 @@ impl BridgeState {
                 if pwd.is_some() {
                     e.info.remote_pwd = pwd;
                 }
+                if !fingerprints.is_empty() {
+                    e.info.remote_fingerprints = fingerprints;
+                }
                 true
             }
             None => false,
+        }
+    }
+
+    /// The bridge's own check on the pair with `peer` succeeded (the pair is valid).
+    pub fn mark_succeeded(&self, id: &str, peer: SocketAddr) {
+        let mut g = self.lock();
+        if let Some(e) = g.endpoints.iter_mut().find(|e| e.info.id == id) {
+            if !e.info.succeeded_peers.contains(&peer) {
+                e.info.succeeded_peers.push(peer);
+            }
+        }
+    }
+
+    /// The pair with `peer` is selected: the agent is COMPLETED, and TERMINATED after the
+    /// termination delay (ice4j `Agent.scheduleTermination`).
+    pub fn mark_selected(&self, id: &str, peer: SocketAddr) {
+        let mut g = self.lock();
+        if let Some(e) = g.endpoints.iter_mut().find(|e| e.info.id == id) {
+            e.info.selected_peer = Some(peer);
+            e.completed_at.get_or_insert_with(std::time::Instant::now);
         }
     }
 
@@ -423,6 +461,7 @@ const ROLE_CONFLICT_REASON: &str = "Unknown Error";
 fn process_request(inner: &mut Inner, ufrag: &str, bytes: &[u8], from: SocketAddr) -> Outcome {
     let software = inner.settings.software.clone();
     let require_mi = inner.settings.require_message_integrity;
+    let inner_termination_delay = inner.settings.termination_delay_ms;
     let Some(ep) = inner.endpoints.iter_mut().find(|e| e.info.ufrag == ufrag) else {
         return Outcome::Dropped("endpoint gone");
     };
@@ -556,6 +595,29 @@ fn process_request(inner: &mut Inner, ufrag: &str, bytes: &[u8], from: SocketAdd
         );
         ep.remember(tid, &r);
         return Outcome::Answer(r);
+    }
+    // ice4j ConnectivityCheckServer.processRequest / Agent.incomingCheckReceived: once the
+    // agent is TERMINATED its check client is stopped, so a check from a new remote address,
+    // or on a pair that succeeded but was not selected, cannot be acted on and gets 403;
+    // the selected pair (consent, keepalives) and known pairs that never succeeded still
+    // get 200.
+    let delay = std::time::Duration::from_millis(inner_termination_delay);
+    let terminated = ep.completed_at.is_some_and(|t| t.elapsed() >= delay);
+    if terminated && ep.info.selected_peer != Some(from) {
+        let known_unsucceeded =
+            ep.info.learned_peers.contains(&from) && !ep.info.succeeded_peers.contains(&from);
+        if !known_unsucceeded {
+            let r = error_response(
+                tid,
+                403,
+                "Cannot add new remote candidates in current ICE state",
+                None,
+                &software,
+                Some(pwd.as_bytes()),
+            );
+            ep.remember(tid, &r);
+            return Outcome::Answer(r);
+        }
     }
     let mut b = MessageBuilder::new(stun::BINDING_SUCCESS, tid)
         .xor_mapped_address(from)

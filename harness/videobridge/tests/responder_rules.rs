@@ -463,3 +463,58 @@ mod prop {
         }
     }
 }
+
+/// ConnectivityCheckServer.processRequest after the agent is TERMINATED (ice4j #287/#304):
+/// the selected pair still gets 200 (consent, keepalives); a new remote address, or a pair
+/// that succeeded but was not selected, gets 403 "Cannot add new remote candidates in current
+/// ICE state"; before the termination delay a new address is still learned (200).
+#[test]
+fn after_termination_only_the_selected_pair_is_answered() {
+    let b = bridge_with(IceSettings {
+        termination_delay_ms: 0,
+        ..settings()
+    });
+    let other: SocketAddr = "198.51.100.1:40000".parse().unwrap();
+    let succeeded: SocketAddr = "198.51.100.1:40001".parse().unwrap();
+    let check = |from: SocketAddr, seed: u64| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let r = CheckRequest::new(&mut rng, UFRAG, "cliU", PWD);
+        let resp = b.handle_udp(&r.encode(), from).expect("answered");
+        verify_response(&resp, PWD, &r.transaction_id)
+    };
+    // Learned before completion.
+    assert_eq!(check(client(), 1).class, Some(Class::Success));
+    assert_eq!(check(succeeded, 2).class, Some(Class::Success));
+    b.mark_succeeded("ep", succeeded);
+    b.mark_succeeded("ep", client());
+    b.mark_selected("ep", client());
+    // TERMINATED at once (delay 0).
+    assert_eq!(check(client(), 3).class, Some(Class::Success));
+    for (from, seed) in [(other, 4), (succeeded, 5)] {
+        let f = check(from, seed);
+        assert_eq!(f.class, Some(Class::Error), "{from}");
+        assert_eq!(f.error_code, Some(403));
+        assert_eq!(
+            f.error_reason.as_deref(),
+            Some("Cannot add new remote candidates in current ICE state")
+        );
+    }
+}
+
+/// Before the termination delay has passed, the agent is only COMPLETED: new addresses are
+/// still answered (ice4j default delay: 3 s).
+#[test]
+fn completed_is_not_terminated() {
+    let b = bridge();
+    assert_eq!(b.endpoint("ep").unwrap().selected_peer, None);
+    b.mark_selected("ep", client());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let r = CheckRequest::new(&mut rng, UFRAG, "cliU", PWD);
+    let resp = b
+        .handle_udp(&r.encode(), "198.51.100.1:40009".parse().unwrap())
+        .expect("answered");
+    assert_eq!(
+        verify_response(&resp, PWD, &r.transaction_id).class,
+        Some(Class::Success)
+    );
+}

@@ -23,7 +23,7 @@ mod guard;
 mod session;
 
 pub use guard::{DestFilter, GuardedSocket, RefusedSends};
-pub use session::{webrtc_session, SessionFacts};
+pub use session::{browser_config, webrtc_session, webrtc_session_with, SessionFacts};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -41,22 +41,53 @@ use webrtc_ice::network_type::NetworkType;
 use webrtc_ice::udp_mux::{UDPMux, UDPMuxDefault, UDPMuxParams};
 use webrtc_ice::udp_network::UDPNetwork;
 
-/// The client's ICE credentials, known before the session starts so the
-/// caller can give them to the bridge's control API.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// The client's ICE credentials and DTLS certificate, known before the session starts so the
+/// caller can give the bridge the ufrag, pwd and fingerprint (never the candidates), as a
+/// browser's answer does through jicofo.
+#[derive(Clone, serde::Serialize)]
 pub struct Credentials {
     pub ufrag: String,
     pub pwd: String,
+    /// SHA-256 fingerprint of [`Self::certificate`], upper-case hex pairs.
+    pub fingerprint: String,
+    /// A browser's kind of certificate: self-signed ECDSA P-256.
+    #[serde(skip)]
+    pub certificate: dtls::crypto::Certificate,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("ufrag", &self.ufrag)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Credentials {
+    fn eq(&self, o: &Self) -> bool {
+        self.ufrag == o.ufrag && self.pwd == o.pwd && self.fingerprint == o.fingerprint
+    }
 }
 
 impl Credentials {
     /// A browser-shaped pair: 16-character ufrag (>= 24 bits), 32-character
-    /// pwd (>= 128 bits), RFC 8445 5.3.
+    /// pwd (>= 128 bits), RFC 8445 5.3; and a fresh ECDSA P-256 certificate.
     pub fn generate() -> Self {
         let mut rng = rand::rng();
+        let certificate =
+            dtls::crypto::Certificate::generate_self_signed(vec!["jc-webrtc-client".into()])
+                .expect("generating an ECDSA P-256 certificate does not fail");
+        let fingerprint = certificate
+            .certificate
+            .first()
+            .map(|c| session::sha256_fingerprint(c.as_ref()))
+            .unwrap_or_default();
         Credentials {
             ufrag: Alphanumeric.sample_string(&mut rng, 16),
             pwd: Alphanumeric.sample_string(&mut rng, 32),
+            fingerprint,
+            certificate,
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct SessionFacts {
     pub first_error: Option<String>,
 }
 
-fn sha256_fingerprint(der: &[u8]) -> String {
+pub(crate) fn sha256_fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -46,8 +46,44 @@ fn sha256_fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
+/// What a browser offers as a DTLS client (Chromium's and Firefox's WebRTC stacks): DTLS 1.2,
+/// `use_srtp` with SRTP_AEAD_AES_128_GCM and SRTP_AES128_CM_HMAC_SHA1_80, extended master
+/// secret, the ECDHE suites with AES-GCM and ChaCha20 (then the CBC fallbacks), the curves
+/// x25519, P-256 and P-384 (the library's fixed list), and a self-signed ECDSA P-256
+/// certificate. JVB refuses a ClientHello without `use_srtp` (see `jc_videobridge::dtls`).
+pub fn browser_config(certificate: dtls::crypto::Certificate) -> dtls::config::Config {
+    use dtls::cipher_suite::CipherSuiteId as C;
+    use dtls::extension::extension_use_srtp::SrtpProtectionProfile as P;
+    dtls::config::Config {
+        certificates: vec![certificate],
+        cipher_suites: vec![
+            C::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
+            C::Tls_Ecdhe_Rsa_With_Aes_128_Gcm_Sha256,
+            C::Tls_Ecdhe_Ecdsa_With_ChaCha20_Poly1305_Sha256,
+            C::Tls_Ecdhe_Rsa_With_ChaCha20_Poly1305_Sha256,
+            C::Tls_Ecdhe_Ecdsa_With_Aes_256_Cbc_Sha,
+            C::Tls_Ecdhe_Rsa_With_Aes_256_Cbc_Sha,
+        ],
+        srtp_protection_profiles: vec![P::Srtp_Aead_Aes_128_Gcm, P::Srtp_Aes128_Cm_Hmac_Sha1_80],
+        // Verified by fingerprint after the handshake, as webrtc-rs's RTCDtlsTransport does.
+        insecure_skip_verify: true,
+        extended_master_secret: dtls::config::ExtendedMasterSecretType::Request,
+        ..Default::default()
+    }
+}
+
 /// ICE, DTLS, SCTP, a data channel and one echoed message, within the budget.
 pub async fn webrtc_session(params: ClientParams) -> SessionFacts {
+    webrtc_session_with(params, browser_config).await
+}
+
+/// [`webrtc_session`] with another DTLS client configuration (tests of the bridge's rules: a
+/// client that does not speak like a browser).
+#[doc(hidden)]
+pub async fn webrtc_session_with(
+    params: ClientParams,
+    dtls_config: fn(dtls::crypto::Certificate) -> dtls::config::Config,
+) -> SessionFacts {
     let t0 = Instant::now();
     let deadline = t0 + params.budget;
     let message = format!("jc-echo {:016x}", rand::random::<u64>());
@@ -74,7 +110,16 @@ pub async fn webrtc_session(params: ClientParams) -> SessionFacts {
     facts
         .stage_ms
         .insert("ice".into(), t0.elapsed().as_millis() as u64);
-    let result = stages(&params, &ice.conn, &message, t0, deadline, &mut facts).await;
+    let result = stages(
+        &params,
+        dtls_config,
+        &ice.conn,
+        &message,
+        t0,
+        deadline,
+        &mut facts,
+    )
+    .await;
     if let Err(e) = result {
         facts.first_error.get_or_insert(e);
     }
@@ -86,6 +131,7 @@ pub async fn webrtc_session(params: ClientParams) -> SessionFacts {
 
 async fn stages(
     params: &ClientParams,
+    dtls_config: fn(dtls::crypto::Certificate) -> dtls::config::Config,
     ice_conn: &Arc<dyn webrtc_util::Conn + Send + Sync>,
     message: &str,
     t0: Instant,
@@ -100,16 +146,7 @@ async fn stages(
         .find(|(hash, _)| hash.eq_ignore_ascii_case("sha-256"))
         .map(|(_, fp)| fp.clone())
         .ok_or("the transport advertises no sha-256 DTLS fingerprint")?;
-    // A browser always presents a (self-signed) certificate.
-    let cert = dtls::crypto::Certificate::generate_self_signed(vec!["jc-webrtc-client".into()])
-        .map_err(|e| format!("client certificate: {e}"))?;
-    let config = dtls::config::Config {
-        certificates: vec![cert],
-        // Verified below by fingerprint, as webrtc-rs's RTCDtlsTransport does.
-        insecure_skip_verify: true,
-        extended_master_secret: dtls::config::ExtendedMasterSecretType::Require,
-        ..Default::default()
-    };
+    let config = dtls_config(params.credentials.certificate.clone());
     let dtls_conn = timeout_at(
         deadline.into(),
         dtls::conn::DTLSConn::new(ice_conn.clone(), config, true, None),

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jc_videobridge::candidates::{parse_transport, ParsedCandidate, ParsedTransport};
+use jc_videobridge::candidates::{parse_transport, Fingerprint, ParsedCandidate, ParsedTransport};
 use jc_videobridge::config::IceSettings;
 use jc_videobridge::control::{endpoint_json, AllocateRequest, ControlApi};
 use jc_videobridge::peer::BridgePeer;
 use jc_videobridge::responder::BridgeState;
 use jc_webrtc_client::{
-    ice_connect, webrtc_session, CandidateFact, ClientParams, Credentials, DestFilter,
-    GuardedSocket,
+    browser_config, ice_connect, webrtc_session, webrtc_session_with, CandidateFact, ClientParams,
+    Credentials, DestFilter, GuardedSocket,
 };
 
 struct Bridge {
@@ -71,6 +71,15 @@ fn allocate(b: &Bridge, creds: Option<&Credentials>) -> (String, ParsedTransport
     let info = b.api.allocate(AllocateRequest {
         remote_ufrag: creds.map(|c| c.ufrag.clone()),
         remote_pwd: creds.map(|c| c.pwd.clone()),
+        remote_fingerprints: creds
+            .map(|c| {
+                vec![Fingerprint {
+                    hash: "sha-256".into(),
+                    fingerprint: c.fingerprint.clone(),
+                    setup: "active".into(),
+                }]
+            })
+            .unwrap_or_default(),
         ..AllocateRequest::default()
     });
     let mut t = parse_transport(&endpoint_json(&info)).expect("transport");
@@ -240,4 +249,98 @@ async fn without_client_credentials_the_session_does_not_come_up() {
     assert_eq!(info.learned_peers.len(), 1, "{info:#?}");
     assert!(b.peer.facts().is_empty(), "{:#?}", b.peer.facts());
     assert_eq!(b.peer.selected_peer(&id), None);
+}
+
+/// A client that does not offer use_srtp, as no browser does: JVB's `processClientExtensions`
+/// ends the handshake with a fatal internal_error alert, and so does the fake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hello_without_use_srtp_is_refused() {
+    fn no_srtp(c: dtls::crypto::Certificate) -> dtls::config::Config {
+        dtls::config::Config {
+            srtp_protection_profiles: Vec::new(),
+            ..browser_config(c)
+        }
+    }
+    let b = bridge().await;
+    let creds = Credentials::generate();
+    let (id, t) = allocate(&b, Some(&creds));
+    let facts = webrtc_session_with(params(&b, &creds, t, Duration::from_secs(3)), no_srtp).await;
+    assert!(facts.ice.connected, "{facts:#?}");
+    assert!(!facts.dtls, "{facts:#?}");
+    let bf = b.peer.facts();
+    let f = bf
+        .iter()
+        .find(|f| f.endpoint_id == id)
+        .expect("bridge facts");
+    let e = f.error.clone().unwrap_or_default();
+    assert!(
+        e.contains("no use_srtp") && e.contains("internal_error"),
+        "{f:#?}"
+    );
+    assert!(!f.dtls);
+}
+
+/// The bridge picks SRTP_AEAD_AES_128_GCM first (its order), and refuses a certificate that
+/// is not the one signalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_picks_its_profile_and_checks_the_signalled_fingerprint() {
+    let b = bridge().await;
+    let creds = Credentials::generate();
+    let (id, t) = allocate(&b, Some(&creds));
+    let facts = webrtc_session(params(&b, &creds, t, Duration::from_secs(5))).await;
+    assert!(facts.echo, "{facts:#?}");
+    let bf = b.peer.facts();
+    let f = bf.iter().find(|f| f.endpoint_id == id).unwrap();
+    assert_eq!(f.srtp_profile.as_deref(), Some("Srtp_Aead_Aes_128_Gcm"));
+
+    // Another client's certificate than the one signalled: the handshake fails.
+    let signalled = Credentials::generate();
+    let mut impostor = Credentials::generate();
+    impostor.ufrag = signalled.ufrag.clone();
+    impostor.pwd = signalled.pwd.clone();
+    let (id, t) = allocate(&b, Some(&signalled));
+    let facts = webrtc_session(params(&b, &impostor, t, Duration::from_secs(3))).await;
+    assert!(facts.ice.connected && !facts.dtls, "{facts:#?}");
+    let bf = b.peer.facts();
+    let f = bf.iter().find(|f| f.endpoint_id == id).unwrap();
+    assert!(
+        f.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("None of the fingerprints"),
+        "{f:#?}"
+    );
+}
+
+/// The suite's client speaks like a browser: its ClientHello offers use_srtp with both of
+/// JVB's profiles, extended master secret and the browsers' curves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_hello_carries_use_srtp_with_both_profiles() {
+    let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let client = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    client.connect(sink.local_addr().unwrap()).await.unwrap();
+    let creds = Credentials::generate();
+    let conn: Arc<dyn webrtc_util::Conn + Send + Sync> = client;
+    let handshake = tokio::spawn(dtls::conn::DTLSConn::new(
+        conn,
+        browser_config(creds.certificate.clone()),
+        true,
+        None,
+    ));
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sink.recv_from(&mut buf))
+        .await
+        .expect("a ClientHello")
+        .unwrap();
+    handshake.abort();
+    let hello = jc_videobridge::dtls::parse_client_hello(&buf[..n]).expect("a ClientHello");
+    assert_eq!(hello.srtp_profiles, Some(vec![0x0007, 0x0001]), "{hello:?}");
+    assert!(hello.extended_master_secret);
+    for group in [0x001d, 0x0017, 0x0018] {
+        assert!(hello.groups.contains(&group), "{hello:?}");
+    }
+    assert!(
+        hello.cipher_suites.contains(&0xc02b),
+        "ECDHE_ECDSA_AES_128_GCM: {hello:?}"
+    );
 }

@@ -3,10 +3,10 @@
 //! or fake it), the bridge's own files, and the one wording of candidates every report uses.
 
 use super::Ctx;
-use jc_harness::lab::selfexe;
+use jc_harness::lab::bridge_api::ClientTransport;
 use jc_harness::net::AddressPlan;
 use jc_harness::role::Role;
-use jc_videobridge::candidates::{parse_transport, ParsedCandidate, ParsedTransport};
+use jc_videobridge::candidates::{ParsedCandidate, ParsedTransport};
 use jc_videobridge::config::{hocon, properties, IceSettings};
 use std::net::Ipv4Addr;
 
@@ -43,7 +43,7 @@ pub async fn allocation(ctx: &Ctx<'_>) -> Result<Allocation, String> {
 async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
     let client_ufrag = random_token(8);
     let client_pwd = random_token(24);
-    let transport = allocate_with(ctx, &client_ufrag, &client_pwd).await?;
+    let transport = allocate_with(ctx, &client_ufrag, &client_pwd, None).await?;
     Ok(Allocation {
         client_ufrag,
         client_pwd,
@@ -51,48 +51,22 @@ async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
     })
 }
 
-/// A new endpoint on the bridge for a client with these credentials (never its candidates),
-/// through the private control API inside the bridge host, never via the router.
+/// A new endpoint on the bridge for a client with these credentials (and DTLS fingerprint,
+/// when it will run DTLS; never its candidates).
 pub async fn allocate_with(
     ctx: &Ctx<'_>,
     client_ufrag: &str,
     client_pwd: &str,
+    client_fingerprint: Option<&str>,
 ) -> Result<ParsedTransport, String> {
-    let (code, out) = ctx
-        .lab
-        .exec(
-            Role::Bridge,
-            &[
-                selfexe::IN_CONTAINER,
-                "fake-bridge",
-                "allocate",
-                "--client-ufrag",
-                client_ufrag,
-                "--client-pwd",
-                client_pwd,
-            ],
-        )
+    ctx.lab
+        .allocate_endpoint(Some(&ClientTransport {
+            ufrag: client_ufrag.to_string(),
+            pwd: client_pwd.to_string(),
+            fingerprint: client_fingerprint.map(|f| format!("sha-256 {f}")),
+        }))
         .await
-        .map_err(|e| format!("cannot run the allocation in the bridge container: {e}"))?;
-    if code != 0 {
-        return Err(format!(
-            "the bridge's control API did not allocate an endpoint (exit {code}): {}",
-            out.trim()
-        ));
-    }
-    parse_allocation(&out)
-}
-
-/// The Colibri2 JSON line of `fake-bridge allocate`'s output (stderr may be mixed in).
-pub fn parse_allocation(out: &str) -> Result<ParsedTransport, String> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("no JSON in the allocation's output: {}", out.trim()))?;
-    let v: serde_json::Value = serde_json::from_str(line.trim())
-        .map_err(|e| format!("the allocation's JSON does not parse: {e}: {line}"))?;
-    parse_transport(&v).map_err(|e| format!("the allocation's transport: {e}"))
+        .map(|e| e.transport)
 }
 
 /// `172.30.77.10 (PROXY_IP)` — addresses named by role so reports read the same in any slot.
@@ -131,6 +105,50 @@ pub struct BridgeFiles {
     pub properties: Option<String>,
     pub jvb_conf: Option<String>,
     pub jicofo: Option<String>,
+    /// The bridge's files modified after the running bridge started, with how many seconds
+    /// after: what it runs with is not what is on disk.
+    pub changed_after_start: Vec<(String, f64)>,
+}
+
+/// Run in the bridge host: the running bridge's start (boot time, start in clock ticks, ticks
+/// per second) and its files' modification times, as an operator would compare them.
+const STARTED_AND_MODIFIED: &str = r#"pid=
+for p in /proc/[0-9]*; do
+  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in *"fake-bridge serve"*) pid=${p#/proc/} ;; esac
+done
+[ -n "$pid" ] || exit 3
+echo "start $(awk '/^btime/ {print $2}' /proc/stat) $(awk '{print $22}' "/proc/$pid/stat") $(getconf CLK_TCK)"
+for f in /etc/jitsi/videobridge/sip-communicator.properties /etc/jitsi/videobridge/jvb.conf; do
+  [ -f "$f" ] && echo "mtime $f $(date -r "$f" +%s.%N)"
+done
+"#;
+
+/// Files changed after the bridge started, from [`STARTED_AND_MODIFIED`]'s output.
+pub fn changed_after_start(out: &str) -> Vec<(String, f64)> {
+    let mut start = None;
+    let mut changed = Vec::new();
+    for l in out.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w.as_slice() {
+            ["start", boot, ticks, hz] => {
+                if let (Ok(b), Ok(t), Ok(h)) =
+                    (boot.parse::<f64>(), ticks.parse::<f64>(), hz.parse::<f64>())
+                {
+                    start = Some(b + t / h.max(1.0));
+                }
+            }
+            ["mtime", file, at] => {
+                if let (Some(s), Ok(m)) = (start, at.parse::<f64>()) {
+                    // Clock ticks are 10 ms: anything later than that is after the start.
+                    if m > s + 0.02 {
+                        changed.push((file.to_string(), m - s));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
 }
 
 impl BridgeFiles {
@@ -141,12 +159,27 @@ impl BridgeFiles {
                 _ => None,
             }
         };
-        let (properties, jvb_conf, jicofo) =
-            tokio::join!(cat(JVB_PROPERTIES), cat(JVB_CONF), cat(JICOFO_PROPERTIES));
+        let times = async {
+            match ctx
+                .lab
+                .exec(Role::Bridge, &["sh", "-c", STARTED_AND_MODIFIED])
+                .await
+            {
+                Ok((0, out)) => changed_after_start(&out),
+                _ => Vec::new(),
+            }
+        };
+        let (properties, jvb_conf, jicofo, changed_after_start) = tokio::join!(
+            cat(JVB_PROPERTIES),
+            cat(JVB_CONF),
+            cat(JICOFO_PROPERTIES),
+            times
+        );
         BridgeFiles {
             properties,
             jvb_conf,
             jicofo,
+            changed_after_start,
         }
     }
 
@@ -241,6 +274,23 @@ pub fn diagnose_no_srflx(
             "no srflx candidate: no host address ({hosts}) equals NAT_HARVESTER_LOCAL_ADDRESS / the mapping's local address {}; it must be the bridge's own LAN address {}",
             unmatched.join(", "),
             plan.bridge_ip
+        );
+    }
+    if !files.changed_after_start.is_empty() {
+        let which: Vec<String> = files
+            .changed_after_start
+            .iter()
+            .map(|(f, s)| format!("{f} modified {s:.1} s after it started"))
+            .collect();
+        return format!(
+            "no srflx candidate, although the bridge's files on disk map {} to a public address: they changed after the running bridge started ({}), so they differ from what it read; the bridge reads its config only at start: restart jitsi-videobridge (systemctl restart jitsi-videobridge2)",
+            settings
+                .mappings
+                .iter()
+                .map(|m| named(plan, &m.local_address.to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            which.join(", ")
         );
     }
     format!("no matching srflx candidate although a mapping matches a host address ({hosts})")

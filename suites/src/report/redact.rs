@@ -25,6 +25,7 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         // Measured times (budgets included: they scale with JC_TIME_SCALE).
         (r"\d+ ms\b", "[n] ms"),
+        (r"\d+\.\d s after it started", "[n] s after it started"),
         // Per-run marker of the fake backend.
         (r"jc-[0-9a-f]{16}", "[marker]"),
         // DTLS fingerprints.

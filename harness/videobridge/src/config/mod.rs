@@ -80,6 +80,7 @@ pub mod keys {
     pub const REQUIRE_MESSAGE_INTEGRITY: &str = "org.ice4j.REQUIRE_MESSAGE_INTEGRITY";
     pub const SOFTWARE: &str = "org.ice4j.SOFTWARE";
     pub const ALLOWED_ADDRESSES: &str = "org.ice4j.ice.harvest.ALLOWED_ADDRESSES";
+    pub const TERMINATION_DELAY: &str = "org.ice4j.TERMINATION_DELAY";
     pub const BLOCKED_ADDRESSES: &str = "org.ice4j.ice.harvest.BLOCKED_ADDRESSES";
 
     // jvb.conf (HOCON) paths
@@ -91,6 +92,7 @@ pub mod keys {
     pub const CONF_UFRAG_PREFIX: &str = "videobridge.ice.ufrag-prefix";
     pub const CONF_STATIC_MAPPINGS: &str = "ice4j.harvest.mapping.static-mappings";
     pub const CONF_SOFTWARE: &str = "ice4j.software";
+    pub const CONF_TERMINATION_DELAY: &str = "ice4j.ice.termination-delay";
     pub const CONF_ALLOWED_ADDRESSES: &str = "ice4j.harvest.allowed-addresses";
     pub const CONF_BLOCKED_ADDRESSES: &str = "ice4j.harvest.blocked-addresses";
 }
@@ -136,6 +138,11 @@ pub struct IceSettings {
     /// ice4j allowed/blocked host addresses (`HostCandidateHarvester.isAddressAllowed`).
     pub allowed_addresses: Vec<IpAddr>,
     pub blocked_addresses: Vec<IpAddr>,
+    /// How long an agent stays COMPLETED before it is TERMINATED (ice4j `AgentConfig`
+    /// `terminationDelay`: legacy `org.ice4j.TERMINATION_DELAY` in ms, else
+    /// `ice4j.ice.termination-delay`, default 3 seconds). After it, checks from a new remote
+    /// address or on a pair that was not selected get 403.
+    pub termination_delay_ms: u64,
     /// Values that could not be used (bad numbers etc.), as "file:line: reason".
     pub warnings: Vec<String>,
 }
@@ -152,6 +159,7 @@ impl Default for IceSettings {
             ufrag_prefix: None,
             allowed_addresses: Vec::new(),
             blocked_addresses: Vec::new(),
+            termination_delay_ms: 3000,
             warnings: Vec::new(),
         }
     }
@@ -302,6 +310,27 @@ impl IceSettings {
             .map(|(v, _)| java_bool(v))
             .unwrap_or(false);
         out.allowed_addresses = s.addresses(keys::ALLOWED_ADDRESSES, keys::CONF_ALLOWED_ADDRESSES);
+        if let Some((v, at)) = s.legacy(keys::TERMINATION_DELAY) {
+            match v.trim().parse::<u64>() {
+                Ok(ms) => out.termination_delay_ms = ms,
+                Err(_) => s.warnings.push(format!(
+                    "{at}: {}={v:?} is not a number of milliseconds; ignored",
+                    keys::TERMINATION_DELAY
+                )),
+            }
+        } else if let Some((n, at)) = s.conf(keys::CONF_TERMINATION_DELAY) {
+            match n
+                .as_str()
+                .and_then(hocon_duration_ms)
+                .or(n.as_i64().map(|v| v.max(0) as u64))
+            {
+                Some(ms) => out.termination_delay_ms = ms,
+                None => s.warnings.push(format!(
+                    "{at}: {} is not a duration; ignored",
+                    keys::CONF_TERMINATION_DELAY
+                )),
+            }
+        }
         out.blocked_addresses = s.addresses(keys::BLOCKED_ADDRESSES, keys::CONF_BLOCKED_ADDRESSES);
 
         // HarvestConfig.kt staticMappings: legacy pair first, then jvb.conf's.
@@ -413,6 +442,20 @@ fn read_files(
         Err(_) => None,
     };
     Ok((props, conf))
+}
+
+/// A HOCON duration ("3 seconds", "500 ms", "2s") in milliseconds.
+fn hocon_duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = (s[..split].parse::<u64>().ok()?, s[split..].trim());
+    let factor = match unit {
+        "" | "ms" | "millis" | "milliseconds" | "millisecond" => 1,
+        "s" | "second" | "seconds" => 1000,
+        "m" | "minute" | "minutes" => 60_000,
+        _ => return None,
+    };
+    Some(n * factor)
 }
 
 /// Properties files are ISO-8859-1 for `Properties.load(InputStream)`; accept

@@ -202,7 +202,6 @@ pub async fn ice_candidates_4(ctx: &Ctx<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::bridge::parse_allocation;
 
     fn cand(
         protocol: &str,
@@ -228,15 +227,6 @@ mod tests {
     }
 
     #[test]
-    fn allocation_output_with_logs_parses() {
-        let out = "2026-01-01 INFO something\n{\"meeting-id\":\"m\",\"endpoints\":[{\"id\":\"e\",\"transport\":{\"transport\":{\"ufrag\":\"u\",\"pwd\":\"p\",\"candidates\":[{\"foundation\":\"1\",\"component\":\"1\",\"protocol\":\"udp\",\"ip\":\"172.30.77.20\",\"port\":\"10000\",\"priority\":\"2130706431\",\"type\":\"host\"}]}}}]}\n";
-        let t = parse_allocation(out).unwrap();
-        assert_eq!(t.ufrag, "u");
-        assert_eq!(t.candidates.len(), 1);
-        assert!(parse_allocation("error: refused").is_err());
-    }
-
-    #[test]
     fn proxy_address_is_named_in_the_diagnosis() {
         let plan = AddressPlan::for_slot(0);
         let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
@@ -255,6 +245,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_changed_after_the_bridge_started_says_restart() {
+        let plan = AddressPlan::for_slot(0);
+        let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
+        let out = "start 1796163758 113800 100\nmtime /etc/jitsi/videobridge/sip-communicator.properties 1796164896.5\n";
+        let changed = crate::checks::bridge::changed_after_start(out);
+        assert_eq!(changed.len(), 1);
+        assert!((changed[0].1 - 0.5).abs() < 0.01, "{changed:?}");
+        let files = BridgeFiles {
+            properties: Some(
+                "org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS=172.30.77.20\norg.ice4j.ice.harvest.NAT_HARVESTER_PUBLIC_ADDRESS=198.51.100.2\n".into(),
+            ),
+            changed_after_start: changed,
+            ..Default::default()
+        };
+        let d = diagnose_no_srflx(&plan, &cs, &files);
+        assert!(
+            d.contains("restart jitsi-videobridge") && d.contains("0.5 s after"),
+            "{d}"
+        );
+        // Written before the bridge started: nothing to say about a restart.
+        let before =
+            "start 1796163758 113800 100\nmtime /etc/jitsi/videobridge/jvb.conf 1796164895.0\n";
+        assert!(crate::checks::bridge::changed_after_start(before).is_empty());
+    }
+
+    #[test]
     fn nat_keys_in_jicofo_file_are_named() {
         let plan = AddressPlan::for_slot(0);
         let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
@@ -262,6 +278,7 @@ mod tests {
             properties: Some("org.jitsi.videobridge.ENABLE_STATISTICS=true\n".into()),
             jvb_conf: None,
             jicofo: Some("org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS=172.30.77.20\n".into()),
+            changed_after_start: Vec::new(),
         };
         let d = diagnose_no_srflx(&plan, &cs, &files);
         assert!(d.contains("jicofo's file"), "{d}");

@@ -13,7 +13,13 @@ use std::sync::Arc;
 
 async fn params(ctx: &Ctx<'_>) -> Result<ClientParams, String> {
     let credentials = Credentials::generate();
-    let transport = allocate_with(ctx, &credentials.ufrag, &credentials.pwd).await?;
+    let transport = allocate_with(
+        ctx,
+        &credentials.ufrag,
+        &credentials.pwd,
+        Some(&credentials.fingerprint),
+    )
+    .await?;
     let guard = ctx.lab.guard();
     Ok(ClientParams {
         client_ip: ctx.lab.plan.client_ip.into(),
