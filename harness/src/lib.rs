@@ -17,3 +17,4 @@ pub mod probe;
 pub mod profile;
 pub mod role;
 pub mod site;
+pub mod turn;

@@ -72,8 +72,9 @@ pub struct Manifest {
     /// The operator's own certificate and key for the proxy (pre-change run only).
     #[serde(skip)]
     pub operator_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// Whether the target has a TURN server (coturn on the bridge host, SPEC section 10).
-    #[serde(default)]
+    /// Whether the target has a TURN server (coturn on the bridge host, SPEC section 10): set
+    /// from its files (coturn's config), never from probing port 3478.
+    #[serde(skip)]
     pub turn: bool,
     /// The verdicts SPEC section 5 gives the profile, checked by the fault catalogue's test.
     #[serde(default)]
@@ -301,6 +302,8 @@ impl Profile {
             .and_then(|n| n.to_str())
             .unwrap_or(name_or_dir)
             .to_string();
+        let mut manifest = manifest;
+        manifest.turn = files.contains_key(TURN_CONF);
         let profile = Profile {
             name,
             manifest,
@@ -416,6 +419,7 @@ impl Profile {
         m.return_path = o.return_path.unwrap_or(m.return_path);
         m.backend_cert = o.backend_cert.unwrap_or(m.backend_cert);
         m.proxy_cert = o.proxy_cert.unwrap_or(m.proxy_cert);
+        m.turn = p.files.contains_key(TURN_CONF);
         p.fault = Some((name.to_string(), fault));
         p.validate_shape()?;
         Ok(p)
@@ -496,7 +500,19 @@ impl Profile {
             .iter()
             .map(|(k, f)| (*k, render(&f.text, &|n| plan.resolve(n))))
             .collect();
+        // coturn on the bridge host, and the secret the clients' credentials are made with.
+        let turn = match files.get(TURN_CONF) {
+            Some(text) => Some(crate::turn::TurnSetup::read(
+                &self.files[TURN_CONF].origin,
+                text,
+                files
+                    .get(PROSODY_CONF)
+                    .map(|t| (self.files[PROSODY_CONF].origin.as_path(), t.as_str())),
+            )?),
+            None => None,
+        };
         Ok(Rendered {
+            turn,
             acme_dir,
             files,
             late_files,
@@ -515,6 +531,8 @@ pub struct Rendered {
     pub late_files: BTreeMap<&'static str, String>,
     /// Whether the bridge serves colibri websockets, as JVB reads its files.
     pub websockets: jc_videobridge::config::websockets::WebsocketSettings,
+    /// The TURN server on the bridge host, where the profile has one.
+    pub turn: Option<crate::turn::TurnSetup>,
 }
 
 /// Replaces `${NAME}` for the lab's placeholders; anything else (Apache's own `${APACHE_LOG_DIR}`)

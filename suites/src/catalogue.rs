@@ -2,7 +2,7 @@
 //! a severity, the requirement it enforces, and the function that judges it. Checks not built
 //! yet are simply absent.
 
-use crate::checks::{http, ice, nat, proxy, tls, Ctx, Verdict};
+use crate::checks::{http, ice, nat, proxy, tls, turn, Ctx, Verdict};
 use crate::report::Severity;
 use futures_util::future::BoxFuture;
 
@@ -78,7 +78,7 @@ pub static CATALOGUE: &[Check] = &[
     check!("nat/tcp/1", Must, "STUN reaches the bridge through the NAT over ICE-TCP",
         "(ICE-TCP profiles; else skip) a STUN Binding over RFC 4571 framing on PUBLIC:4443/tcp gets an authenticated success response", nat::tcp::nat_tcp_1),
     check!("nat/exposure/1", Should, "only the media and web ports are public",
-        "nothing but 80, 443, 4443/tcp and 10000/udp answers on the public address: at least Jitsi's own other ports (tcp 22, 5222, 5269, 5280, 5347, 8080, 8888, 9090) refuse or stay silent", nat::exposure::nat_exposure_1),
+        "nothing but 80, 443, 4443/tcp and 10000/udp (and TURN's 3478/udp and 5349/tcp where the site has a TURN server) answers on the public address: at least Jitsi's own other ports (tcp 22, 5222, 5269, 5280, 5347, 8080, 8888, 9090) refuse or stay silent", nat::exposure::nat_exposure_1),
     check!("ice/candidates/1", Must, "a UDP host candidate on the bridge's LAN address",
         "the bridge advertises a UDP host candidate at BRIDGE_IP:10000", ice::candidates::ice_candidates_1),
     check!("ice/candidates/2", Must, "a UDP srflx candidate on the public address",
@@ -91,6 +91,16 @@ pub static CATALOGUE: &[Check] = &[
         "an ICE agent on the internet side, given the advertised candidates, completes connectivity checks, and the selected pair's remote candidate is the advertised srflx PUBLIC:10000 (any other selected pair: fail)", ice::connect::ice_connect_1),
     check!("ice/connect/2", Must, "a WebRTC session through the NAT",
         "a WebRTC session (ICE, DTLS, SCTP data channel) with the bridge completes through the NAT over that same pair (remote PUBLIC:10000) and a message round-trips", ice::connect::ice_connect_2),
+    check!("turn/udp/1", Must, "TURN over UDP allocates at the public address",
+        "an authenticated TURN Allocate over UDP to PUBLIC:3478 succeeds and its XOR-RELAYED-ADDRESS is the public address", turn::udp::turn_udp_1),
+    check!("turn/tls/1", Must, "TURN over TLS on 5349",
+        "TURN over TLS on PUBLIC:5349: the certificate verifies for the FQDN and an authenticated Allocate succeeds", turn::tls::turn_tls_1),
+    check!("turn/relay/1", Must, "a TCP-only client reaches the bridge through TURN",
+        "a client that can reach only TCP (no UDP at all) completes ICE, DTLS and the SCTP data channel echo with the bridge through the TURN server over TLS (any pair may be selected; in this topology the relay reaches the bridge's host candidate)", turn::relay::turn_relay_1),
+    check!("turn/auth/1", Should, "the relay is not open to anyone",
+        "an Allocate with a wrong password is refused (401): the relay is not open to anyone", turn::auth::turn_auth_1),
+    check!("turn/peers/1", Should, "the relay cannot reach into the LAN",
+        "the relay refuses to reach LAN hosts other than the bridge (a CreatePermission for the proxy's address gets 403), so it cannot be used to get inside the network", turn::peers::turn_peers_1),
 ];
 
 /// `*` matches any run of characters; anything else matches itself.

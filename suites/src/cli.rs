@@ -234,7 +234,8 @@ fn setup(no_host_setup: bool) -> HostSetup {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("JC_LOG").unwrap_or_else(|_| {
         // webrtc-rs narrates every closed socket at warn: noise an operator cannot act on.
-        "warn,webrtc_ice=off,webrtc_sctp=off,webrtc_data=off,webrtc_util=off,dtls=off".into()
+        "warn,webrtc_ice=off,webrtc_sctp=off,webrtc_data=off,webrtc_util=off,dtls=off,turn=off"
+            .into()
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

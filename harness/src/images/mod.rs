@@ -23,7 +23,7 @@ use testcontainers::bollard::{body_full, Docker};
 const ROLE_PACKAGES: [(Role, &[&str]); 3] = [
     (Role::Router, &["iptables"]),
     (Role::Proxy, &["apache2"]),
-    (Role::Bridge, &["nginx"]),
+    (Role::Bridge, &["nginx", "coturn", "prosody"]),
 ];
 pub const LABEL: &str = "org.jitsi-conformance.image";
 
@@ -120,15 +120,48 @@ pub async fn ensure(
 }
 
 /// What the host's apt would install for the role packages (empty when apt knows nothing).
+/// `apt-cache policy` takes about a second, so its answer is kept in the temp directory under
+/// a key made of the package lists it reads (names, sizes, mtimes): an `apt-get update` that
+/// changes them asks apt again.
 fn host_candidates() -> HashMap<String, String> {
     let pkgs: Vec<&str> = ROLE_PACKAGES
         .iter()
         .flat_map(|(_, p)| p.iter().copied())
         .collect();
-    let Ok(out) = Command::new("apt-cache").arg("policy").args(&pkgs).output() else {
-        return HashMap::new();
+    let mut key: Vec<String> = pkgs.iter().map(|p| p.to_string()).collect();
+    for dir in ["/var/lib/apt/lists", "/etc/apt/preferences.d"] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if let Ok(m) = e.metadata() {
+                    let mtime = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0);
+                    key.push(format!("{:?} {} {mtime}", e.file_name(), m.len()));
+                }
+            }
+        }
+    }
+    key.sort();
+    let cache = std::env::temp_dir().join(format!(
+        "jc-apt-candidates-{}",
+        short_hash(&[key.join("\n").as_bytes()])
+    ));
+    let text = match std::fs::read_to_string(&cache) {
+        Ok(t) => t,
+        Err(_) => {
+            let Ok(out) = Command::new("apt-cache").arg("policy").args(&pkgs).output() else {
+                return HashMap::new();
+            };
+            let t = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() {
+                let _ = std::fs::write(&cache, &t);
+            }
+            t
+        }
     };
-    let text = String::from_utf8_lossy(&out.stdout);
     let mut map = HashMap::new();
     let mut current = None;
     for line in text.lines() {

@@ -338,15 +338,24 @@ impl Lab {
             return;
         }
         self.down = true;
+        // The host's rules and namespaces go while Docker removes the containers; the networks
+        // once nothing is attached to them. Everything in parallel: teardown is part of every
+        // run's wall time.
+        let id = self.id.clone();
+        let host_side = tokio::task::spawn_blocking(move || {
+            let _ = firewall::remove(&id);
+            crate::browser::netns::remove(&id);
+        });
         let removals = self.containers.drain().map(|(_, c)| async move {
             let _ = c.rm().await;
         });
         futures_util::future::join_all(removals).await;
-        for n in &self.networks {
-            let _ = self.docker.remove_network(n).await;
-        }
-        let _ = firewall::remove(&self.id);
-        crate::browser::netns::remove(&self.id);
+        let docker = &self.docker;
+        futures_util::future::join_all(self.networks.iter().map(|n| async move {
+            let _ = docker.remove_network(n).await;
+        }))
+        .await;
+        let _ = host_side.await;
         let _ = std::fs::remove_dir_all(&self.workdir);
         sweep::unregister(&self.id);
     }

@@ -80,6 +80,24 @@ impl Lab {
             }
         }
         pair("bridge", "untrusted", &pki.backend_untrusted)?;
+        // coturn: its config, and the FQDN's pair (lab CA) where its `cert`/`pkey` name it, as
+        // Jitsi's postinst points coturn at the site's own certificate. Plain lines the entry
+        // script reads with `read -r`, never evaluated.
+        if let (Some(turn), Some(conf)) = (&self.rendered.turn, r.get(profile::TURN_CONF)) {
+            put("bridge/turnserver.conf", conf)?;
+            pair("bridge", "turn", &pki.proxy)?;
+            let mut list = String::new();
+            for (what, path) in [("pem", &turn.cert), ("key", &turn.pkey)] {
+                if let Some(path) = path {
+                    list.push_str(&format!("{what}\t{path}\n"));
+                }
+            }
+            put("bridge/turn-files.list", &list)?;
+            put(
+                "bridge/turn-ports.list",
+                &format!("{}\n{}\n", turn.udp_port, turn.tls_port),
+            )?;
+        }
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/videobridge"))?;
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/jicofo"))?;
         for rel in [

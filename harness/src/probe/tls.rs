@@ -184,6 +184,15 @@ fn verify_with(
         .map_err(|e| e.to_string())
 }
 
+/// A root store holding the certificates of a PEM text (the lab's CA, an operator's --ca).
+pub fn roots_from_pem(pem: &str) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for der in rustls_pki_types_pem(pem) {
+        let _ = roots.add(der);
+    }
+    roots
+}
+
 fn rustls_pki_types_pem(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())

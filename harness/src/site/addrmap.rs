@@ -106,6 +106,11 @@ pub fn tokens(line: &str) -> Vec<(std::ops::Range<usize>, Token)> {
                         continue;
                     }
                 }
+                // `public/private`, two addresses (coturn's `external-ip=203.0.113.45/10.0.5.7`),
+                // never a prefix: each is mapped on its own.
+                out.push((i..end, Token::Addr(a)));
+                i = end;
+                continue;
             }
             let digits = b[end + 1..]
                 .iter()
@@ -421,6 +426,18 @@ mod tests {
             ]
         );
         assert!(tokens("ends with 10.0.0.2.").len() == 1);
+        // coturn's external-ip: public/private, two addresses, not a /10 prefix.
+        let pair: Vec<Token> = tokens("external-ip=203.0.113.45/10.0.5.7")
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        assert_eq!(
+            pair,
+            vec![
+                Token::Addr("203.0.113.45".parse().unwrap()),
+                Token::Addr("10.0.5.7".parse().unwrap()),
+            ]
+        );
     }
 
     #[test]

@@ -114,10 +114,13 @@ pub struct BridgeFiles {
 /// per second) and its files' modification times, as an operator would compare them.
 const STARTED_AND_MODIFIED: &str = r#"pid=
 for p in /proc/[0-9]*; do
-  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in *"fake-bridge serve"*) pid=${p#/proc/} ;; esac
+  # The bridge's own process, not this script (whose text names it too).
+  [ "${p#/proc/}" = "$$" ] && continue
+  case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in "/usr/local/bin/jitsi-conformance fake-bridge serve "*) pid=${p#/proc/} ;; esac
 done
 [ -n "$pid" ] || exit 3
-echo "start $(awk '/^btime/ {print $2}' /proc/stat) $(awk '{print $22}' "/proc/$pid/stat") $(getconf CLK_TCK)"
+# btime has whole seconds only: the start is now minus the process's age (uptime - start ticks).
+echo "start $(date +%s.%N) $(awk '{print $1}' /proc/uptime) $(awk '{print $22}' "/proc/$pid/stat") $(getconf CLK_TCK)"
 for f in /etc/jitsi/videobridge/sip-communicator.properties /etc/jitsi/videobridge/jvb.conf; do
   [ -f "$f" ] && echo "mtime $f $(date -r "$f" +%s.%N)"
 done
@@ -130,11 +133,14 @@ pub fn changed_after_start(out: &str) -> Vec<(String, f64)> {
     for l in out.lines() {
         let w: Vec<&str> = l.split_whitespace().collect();
         match w.as_slice() {
-            ["start", boot, ticks, hz] => {
-                if let (Ok(b), Ok(t), Ok(h)) =
-                    (boot.parse::<f64>(), ticks.parse::<f64>(), hz.parse::<f64>())
-                {
-                    start = Some(b + t / h.max(1.0));
+            ["start", now, uptime, ticks, hz] => {
+                if let (Ok(n), Ok(u), Ok(t), Ok(h)) = (
+                    now.parse::<f64>(),
+                    uptime.parse::<f64>(),
+                    ticks.parse::<f64>(),
+                    hz.parse::<f64>(),
+                ) {
+                    start = Some(n - (u - t / h.max(1.0)));
                 }
             }
             ["mtime", file, at] => {
@@ -294,4 +300,20 @@ pub fn diagnose_no_srflx(
         );
     }
     format!("no matching srflx candidate although a mapping matches a host address ({hosts})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_after_start;
+
+    #[test]
+    fn files_written_after_the_bridge_started_are_named() {
+        // Now 1000.5, up 200.0 s, the bridge started 150.00 s after boot (15000 ticks at 100 Hz):
+        // it is 50 s old, so it started at 950.5.
+        let out = "start 1000.5 200.00 15000 100\nmtime /a 950.49\nmtime /b 951.0\n";
+        let got = changed_after_start(out);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "/b");
+        assert!((got[0].1 - 0.5).abs() < 1e-6);
+    }
 }

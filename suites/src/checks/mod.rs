@@ -12,6 +12,7 @@ pub mod ice;
 pub mod nat;
 pub mod proxy;
 pub mod tls;
+pub mod turn;
 
 use jc_harness::lab::Lab;
 use jc_harness::probe::http::HttpProbe;

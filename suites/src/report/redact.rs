@@ -26,6 +26,8 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Measured times (budgets included: they scale with JC_TIME_SCALE).
         (r"\d+ ms\b", "[n] ms"),
         (r"\d+\.\d s after it started", "[n] s after it started"),
+        // Where the built-in fixtures were materialized (a hash of their content).
+        (r"/tmp/jc-fixtures-[0-9a-f]+/", "[fixtures]/"),
         // Per-run marker of the fake backend.
         (r"jc-[0-9a-f]{16}", "[marker]"),
         // DTLS fingerprints.

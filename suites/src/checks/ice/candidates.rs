@@ -248,7 +248,8 @@ mod tests {
     fn a_file_changed_after_the_bridge_started_says_restart() {
         let plan = AddressPlan::for_slot(0);
         let cs = vec![cand("udp", "host", "172.30.77.20", 10000, None)];
-        let out = "start 1796163758 113800 100\nmtime /etc/jitsi/videobridge/sip-communicator.properties 1796164896.5\n";
+        // Now 1796164900, up 2000 s, started 1990 s after boot: it started at 1796164890.
+        let out = "start 1796164900.0 2000.00 199000 100\nmtime /etc/jitsi/videobridge/sip-communicator.properties 1796164890.5\n";
         let changed = crate::checks::bridge::changed_after_start(out);
         assert_eq!(changed.len(), 1);
         assert!((changed[0].1 - 0.5).abs() < 0.01, "{changed:?}");

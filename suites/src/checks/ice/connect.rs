@@ -135,9 +135,16 @@ pub async fn ice_connect_2(ctx: &Ctx<'_>) -> Verdict {
         .as_ref()
         .is_some_and(|r| is_public_srflx(ctx, r));
     if s.echo && over_public {
+        // Where the bridge serves no colibri websockets (Jitsi since 2026), this SCTP data
+        // channel is also the bridge channel (SPEC section 10).
+        let channel = if ctx.lab.rendered.websockets.why_not().is_some() {
+            "the data channel, which is the bridge channel here (the bridge serves no colibri websockets)"
+        } else {
+            "the data channel"
+        };
         return Verdict::pass(
             expected,
-            format!("message echoed over the data channel ({stages})"),
+            format!("message echoed over {channel} ({stages})"),
         );
     }
     let actual = if !s.ice.connected {

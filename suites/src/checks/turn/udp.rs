@@ -1,0 +1,42 @@
+//! turn/udp/1: an authenticated Allocate over UDP on PUBLIC:3478, relayed at the public address.
+
+use super::{allocate_failure, credentials, setup, udp_target};
+use crate::checks::bridge::named;
+use crate::checks::{Ctx, Verdict};
+
+pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
+    let s = match setup(ctx) {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let public = ctx.lab.plan.public_ip;
+    let expected = format!(
+        "an authenticated Allocate to {public}:{}/udp succeeds with XOR-RELAYED-ADDRESS {public} (PUBLIC_IP)",
+        s.udp_port
+    );
+    let creds = match credentials(s) {
+        Ok(c) => c,
+        Err(e) => return Verdict::fail(expected, e),
+    };
+    let f = jc_turn::turn_probe::allocate(&udp_target(ctx, s), &creds).await;
+    if !f.success {
+        let port = format!("{}/udp", s.udp_port);
+        return Verdict::fail(expected, allocate_failure(ctx, s, &f, &port));
+    }
+    let relayed = f.relayed.map(|a| a.ip().to_string()).unwrap_or_default();
+    let ok = relayed == public.to_string();
+    let mut actual = format!(
+        "allocated in {} ms; relayed at {}",
+        f.elapsed_ms,
+        f.relayed
+            .map(|a| format!("{}:{}", named(&ctx.lab.plan, &a.ip().to_string()), a.port()))
+            .unwrap_or_else(|| "(no XOR-RELAYED-ADDRESS)".into())
+    );
+    if !ok {
+        actual.push_str(&format!(
+            ": coturn tells clients an address they cannot reach from the internet; it has no external-ip for its LAN address: set `external-ip={public}/{}` in turnserver.conf",
+            ctx.lab.plan.bridge_ip
+        ));
+    }
+    Verdict::judge(ok, expected, actual)
+}
