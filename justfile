@@ -10,7 +10,7 @@ test:
 
 # The fault catalogue: every fault must be caught by exactly its checks (prints the score).
 faults:
-    cargo test --test faults -- --nocapture
+    cargo test --test fault_catalogue -- --nocapture
 
 # Interop evidence: aioice (PyPI) and Debian's headless Chromium connect through the NAT,
 # Debian's stun-client gets no answer, aioice's STUN decoder verifies the bridge's responses.
@@ -25,9 +25,9 @@ images *ARGS:
 bench *ARGS:
     scripts/bench.sh {{ARGS}}
 
-# A report for one profile into reports/<profile>/ (json, md, junit).
+# A report for one profile into target/reports/<profile>/ (json, md, junit; reports/ holds the snapshots).
 report PROFILE="reference":
-    cargo run --release -- lab --profile {{PROFILE}} --out reports/{{PROFILE}} --format text
+    cargo run --release -- lab --profile {{PROFILE}} --out target/reports/{{PROFILE}} --format text
 
 # Remove every lab of the project on this host; `just clean --images` removes its images too.
 clean *ARGS:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Wall-clock benchmark of the main job (`just bench`): a warm run (images built) several
-# times, and with --cold a cold run (the project's images removed first). Prints the report's
-# own timings next to the wall time. Builds the release binary first, untimed.
+# Wall-clock benchmark (`just bench`): warm reference runs (images built) several times, then
+# one warm run of blog-2020, current and the pre-change example; with --cold a cold run first
+# (the project's images removed). Prints the report's own timings next to the wall time.
+# Builds the release binary first, untimed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
@@ -35,3 +36,10 @@ for i in $(seq 1 "$runs"); do
   one "warm reference #$i"
 done
 one "warm blog-2020" --profile blog-2020
+one "warm current" --profile current
+# The pre-change run (SPEC section 8) on the operator-form files of fixtures/examples/.
+one "warm pre-change" --vhost fixtures/examples/meet.example.org.conf \
+  --rules fixtures/examples/rules.v4 --wan-if ens3 --lan-if ens4 \
+  --bridge-config fixtures/examples/sip-communicator.properties \
+  --jvb-conf fixtures/examples/jvb.conf \
+  --jicofo-config fixtures/examples/jicofo-sip-communicator.properties

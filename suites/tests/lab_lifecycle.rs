@@ -150,10 +150,14 @@ fn a_kept_lab_survives_other_runs_until_cleaned() {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr);
+    // The line `lab <id> kept: ...` (other lines may name other labs, e.g. a sweep's notes).
     let id = err
-        .split("lab ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("lab ")?
+                .split_once(" kept:")
+                .map(|(id, _)| id)
+        })
         .expect("the kept lab's id")
         .to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();

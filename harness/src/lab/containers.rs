@@ -69,12 +69,14 @@ impl Lab {
             req = req.with_env_var(k, v);
         }
         let in_flight = sweep::begin().map_err(|e| (None, setup("interrupted", e)))?;
+        let t0 = std::time::Instant::now();
         let c = req.start().await.map_err(|e| {
             (
                 None,
                 setup("container", format!("{}: cannot start: {e}", role.role)),
             )
         })?;
+        let t_started = t0.elapsed();
         let wire = async {
             let held = in_flight;
             let id = c.id().to_string();
@@ -106,10 +108,18 @@ impl Lab {
             }
             // Wired: a sweep may now remove this container safely.
             drop(held);
+            tracing::debug!(
+                "{}: started {:?}, wired {:?}",
+                role.role,
+                t_started,
+                t0.elapsed()
+            );
             // Only now may the entry script touch routes (see fixtures/lab/common.sh).
             std::fs::write(self.workdir.join(role.role.name()).join("wired"), b"")
                 .map_err(|e| setup("lab-files", format!("{}: {e}", role.role)))?;
-            self.wait_ready(role.role, &c).await
+            let ready = self.wait_ready(role.role, &c).await;
+            tracing::debug!("{}: ready {:?}", role.role, t0.elapsed());
+            ready
         };
         match wire.await {
             Ok(v) => Ok((role.role, c, v)),

@@ -108,6 +108,7 @@ impl Lab {
         profile.render(&AddressPlan::for_slot(0))?;
         let exe = selfexe::path()?;
         sweep::stale(docker).await;
+        tracing::debug!("lab: validated and swept {:?}", started.elapsed());
         let id = random_hex(8);
         // Registered before anything exists, so Ctrl-C during creation finds it.
         sweep::register(&id);
@@ -145,6 +146,7 @@ impl Lab {
             down: false,
         };
         lab.acme.dir = lab.rendered.acme_dir.clone();
+        tracing::debug!("lab: networks and pki {:?}", started.elapsed());
         if let Err(e) = lab.start(images).await {
             lab.teardown().await;
             return Err(e);

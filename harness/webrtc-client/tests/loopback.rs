@@ -267,11 +267,20 @@ async fn a_client_hello_without_use_srtp_is_refused() {
     let facts = webrtc_session_with(params(&b, &creds, t, Duration::from_secs(3)), no_srtp).await;
     assert!(facts.ice.connected, "{facts:#?}");
     assert!(!facts.dtls, "{facts:#?}");
-    let bf = b.peer.facts();
-    let f = bf
-        .iter()
-        .find(|f| f.endpoint_id == id)
-        .expect("bridge facts");
+    // The client sees the alert first; the bridge records its reason a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let f = loop {
+        let f = b
+            .peer
+            .facts()
+            .into_iter()
+            .find(|f| f.endpoint_id == id)
+            .expect("bridge facts");
+        if f.error.is_some() || std::time::Instant::now() > deadline {
+            break f;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let e = f.error.clone().unwrap_or_default();
     assert!(
         e.contains("no use_srtp") && e.contains("internal_error"),

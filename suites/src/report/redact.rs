@@ -11,6 +11,11 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         // The client's ephemeral ports, as the bridge or the NAT saw them.
         (r"\$\{CLIENT_IP\}:\d+", "$${CLIENT_IP}:[port]"),
+        // The TURN server's relay ports (coturn picks one per allocation from its range).
+        (
+            r"(relayed(?: at)? \$\{[A-Z_]+\}(?: \([A-Z_]+\))?):\d+",
+            "$1:[port]",
+        ),
         // Certificate validity, as x509 prints it.
         (
             r"[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4} \+00:00",
