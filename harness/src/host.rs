@@ -180,6 +180,35 @@ fn start_dockerd() -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Debian's coturn on the host, for jc-turn's own tests (they run a TURN server on 127.0.0.1):
+/// installed on demand like Docker. Where systemd runs, the package's unit starts a server on
+/// 3478 at install; it is stopped and disabled, since the tests start their own.
+pub fn ensure_coturn(setup: HostSetup) -> Result<(), SetupError> {
+    if have("turnserver") {
+        return Ok(());
+    }
+    if setup.forbid || !is_root() || !have("apt-get") {
+        return Err(SetupError::new(
+            "no-coturn",
+            "the TURN tests need Debian's coturn: as root, run `apt-get install -y coturn`",
+        ));
+    }
+    install_packages(&["coturn"])?;
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        let _ = Command::new("systemctl")
+            .args(["disable", "--now", "coturn"])
+            .output();
+    }
+    if have("turnserver") {
+        Ok(())
+    } else {
+        Err(SetupError::new(
+            "no-coturn",
+            "coturn installed but turnserver is missing",
+        ))
+    }
+}
+
 /// Debian's Chromium for the browser checks and tests (SPEC section 9): installed on demand
 /// like Docker, as root on a host with apt-get.
 pub fn ensure_chromium(setup: HostSetup) -> Result<std::path::PathBuf, SetupError> {

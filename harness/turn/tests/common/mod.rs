@@ -27,13 +27,16 @@ pub const SNI: &str = "turn.lab.test";
 /// Inside the denied range of the config.
 pub const DENIED_PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 66);
 
+/// Debian's coturn on the host, installed on demand as the harness prepares the host (as root;
+/// `JC_NO_HOST_SETUP=1` forbids it).
 pub fn turnserver_installed() -> bool {
-    Command::new("turnserver")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    match jc_harness::host::ensure_coturn(jc_harness::host::HostSetup::from_env()) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("{e}");
+            false
+        }
+    }
 }
 
 /// Only loopback: the lab filter of these tests.
