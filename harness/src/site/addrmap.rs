@@ -426,6 +426,9 @@ mod tests {
             ]
         );
         assert!(tokens("ends with 10.0.0.2.").len() == 1);
+        // Names and words that hold an address are no address; spans are bytes.
+        assert!(tokens("x10.0.0.1 10.0.0.1a 10.0.0.1.nip.io").is_empty());
+        assert_eq!(tokens("é 10.0.0.1")[0].0, 3..11);
         // coturn's external-ip: public/private, two addresses, not a /10 prefix.
         let pair: Vec<Token> = tokens("external-ip=203.0.113.45/10.0.5.7")
             .into_iter()

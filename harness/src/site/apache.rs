@@ -13,8 +13,7 @@
 //! `mod_alias.c` and `mod_proxy.c`, and their documentation.
 
 use regex::{Regex, RegexBuilder};
-use std::net::{IpAddr, Ipv4Addr};
-use std::ops::Range;
+use std::net::IpAddr;
 use std::path::Path;
 
 pub use crate::error::ConfigError;
@@ -979,93 +978,6 @@ pub fn host_of_url(url: &str) -> Option<(String, String, u16)> {
     Some((u.scheme, u.host, u.port.or(default)?))
 }
 
-/// One IPv4 literal found in a line: `span` covers the address only;
-/// `prefix` is a `/len` (or a `/255.255.255.0` netmask turned into a length).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressToken {
-    pub span: Range<usize>,
-    pub addr: Ipv4Addr,
-    pub prefix: Option<u8>,
-}
-
-/// Every IPv4 address literal in a line (ProxyPass URLs, `<VirtualHost>`,
-/// `Require ip`, `RemoteIPInternalProxy`...). A literal must be exactly four
-/// decimal octets (no leading zeros, as `inet_pton` wants), not touching a
-/// letter, digit, `_`, `-` or another dotted part, so versions like
-/// `1.2.3.4.5` and names like `10.0.0.1.nip.io` are not addresses.
-pub fn address_tokens(line: &str) -> Vec<AddressToken> {
-    let b = line.as_bytes();
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
-    let run_len = |i: usize| {
-        b[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit() || **c == b'.')
-            .count()
-    };
-    // The dotted-decimal run starting at `i`, if it is exactly one address.
-    let run_at = |i: usize| -> Option<(usize, Ipv4Addr)> {
-        let run_end = i + run_len(i);
-        if i > 0 && (word(b[i - 1]) || b[i - 1] == b'.') || run_end < b.len() && word(b[run_end]) {
-            return None;
-        }
-        // one trailing dot ends a sentence or an absolute name, not the number
-        let end = if line[i..run_end].ends_with('.') {
-            run_end - 1
-        } else {
-            run_end
-        };
-        let parts: Vec<&str> = line[i..end].split('.').collect();
-        let octet = |p: &&str| {
-            p.len() <= 3 && (*p == "0" || !p.starts_with('0')) && p.parse::<u8>().is_ok()
-        };
-        if parts.len() != 4 || !parts.iter().all(octet) {
-            return None;
-        }
-        Some((end, line[i..end].parse().ok()?))
-    };
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let Some((end, addr)) = run_at(i) else {
-            i += run_len(i);
-            continue;
-        };
-        let mut tok = AddressToken {
-            span: i..end,
-            addr,
-            prefix: None,
-        };
-        i = end;
-        if b.get(end) == Some(&b'/') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
-            if let Some((mend, mask)) = run_at(end + 1) {
-                let m = u32::from(mask);
-                if m.leading_ones() + m.trailing_zeros() == 32 {
-                    tok.prefix = Some(m.leading_ones() as u8);
-                    i = mend;
-                }
-            } else {
-                let n = b[end + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
-                let after = b.get(end + 1 + n).copied();
-                if let Ok(p @ 0..=32) = line[end + 1..end + 1 + n].parse::<u8>() {
-                    if !after.is_some_and(|c| word(c) || c == b'.') {
-                        tok.prefix = Some(p);
-                        i = end + 1 + n;
-                    }
-                }
-            }
-        }
-        out.push(tok);
-    }
-    out
-}
-
 impl AcmeRoot {
     fn unknown(source: String, line: usize, problem: String) -> Self {
         let (dir, line, problem) = (String::new(), Some(line), Some(problem));
@@ -1896,45 +1808,6 @@ ProxyPass ~ ^/stats$ "unix:/run/stats.sock|http://localhost/"
     }
 
     #[test]
-    fn addresses_in_lines() {
-        let t = |l: &str| {
-            address_tokens(l)
-                .into_iter()
-                .map(|a| (l[a.span].to_string(), a.prefix))
-                .collect::<Vec<_>>()
-        };
-        let s = |a: &str| (a.to_string(), None);
-        assert_eq!(t("ProxyPass / https://10.0.0.20/"), [s("10.0.0.20")]);
-        assert_eq!(
-            t("ProxyPass /x wss://10.0.0.20:443/xmpp-websocket"),
-            [s("10.0.0.20")]
-        );
-        assert_eq!(
-            t("<VirtualHost 10.0.0.10:443 192.168.1.1>"),
-            [s("10.0.0.10"), s("192.168.1.1")]
-        );
-        assert_eq!(
-            t("Require ip 10.0.0.0/24 172.16.0.0/255.240.0.0"),
-            [
-                ("10.0.0.0".into(), Some(24)),
-                ("172.16.0.0".into(), Some(12))
-            ]
-        );
-        assert_eq!(t("RemoteIPInternalProxy 10.0.0.1/33"), [s("10.0.0.1")]);
-        assert_eq!(
-            t("version 1.2.3.4.5 and 1.2.3 and 256.1.1.1 and 01.2.3.4"),
-            []
-        );
-        assert_eq!(t("x10.0.0.1 10.0.0.1a 10.0.0.1.nip.io 10.0.0.1-2"), []);
-        assert_eq!(t("Allow from 10.0.0.1. ok"), [s("10.0.0.1")]);
-        let a = &address_tokens("é 10.0.0.1")[0];
-        assert_eq!(
-            (a.span.clone(), a.addr),
-            (3..11, Ipv4Addr::new(10, 0, 0, 1))
-        );
-    }
-
-    #[test]
     fn urls() {
         assert_eq!(
             host_of_url("wss://10.0.0.20/xmpp-websocket"),
@@ -1966,9 +1839,6 @@ ProxyPass ~ ^/stats$ "unix:/run/stats.sock|http://localhost/"
                 let _ = (c.select_vhost(&text, 443, ip("10.0.0.1")), c.acme_root(None), route_for(&routes, "/a"), c.includes(), c.find("a"));
             }
             let _ = (pcre(&text), glob(&text, "/a/b", true), alias_match("/a//b", &text), if_version(&split_args(&text)));
-            for a in address_tokens(&text) {
-                proptest::prop_assert_eq!(text[a.span].parse::<Ipv4Addr>().ok(), Some(a.addr));
-            }
         }
     }
 }

@@ -8,10 +8,8 @@
 //! Every spelling of a rule (abbreviated options, lists, multiport, old `! ` placement, inserts)
 //! is reduced to the same [`Rule`]s, so the walk gives the same answers as for plain rules.
 
-use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::ops::Range;
 use std::path::Path;
 
 /// `return Err(format!(...))`, as anyhow's `bail!`.
@@ -31,9 +29,6 @@ pub enum Policy {
 
 /// Inclusive port range.
 pub type Ports = (u16, u16);
-/// Byte span in the line, the network as written (/32 for a bare address), and whether a
-/// `/prefix` or mask was written.
-pub type AddrToken = (Range<usize>, Ipv4Net, bool);
 
 /// An address and mask as iptables stores them (`addr` already masked). iptables accepts any
 /// dotted mask, contiguous or not, so this is not an `Ipv4Net`.
@@ -821,7 +816,6 @@ fn check_chain_name(name: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 struct Tok {
     text: String,
-    span: Range<usize>,
     quoted: bool,
 }
 
@@ -841,10 +835,9 @@ fn tokenize(line: &str) -> (Vec<Tok>, bool) {
                 '\\' => esc = true,
                 '"' => {
                     open = false;
-                    let span = start.take().unwrap_or(i)..i + 1;
+                    start = None;
                     toks.push(Tok {
                         text: std::mem::take(&mut cur),
-                        span,
                         quoted: true,
                     });
                 }
@@ -858,11 +851,10 @@ fn tokenize(line: &str) -> (Vec<Tok>, bool) {
                 start.get_or_insert(i);
             }
             ' ' | '\t' | '\n' => {
-                if let Some(s) = start.take() {
+                if start.take().is_some() {
                     let text = std::mem::take(&mut cur);
                     toks.push(Tok {
                         text,
-                        span: s..i,
                         quoted: false,
                     });
                 }
@@ -873,10 +865,9 @@ fn tokenize(line: &str) -> (Vec<Tok>, bool) {
             }
         }
     }
-    if let Some(s) = start {
+    if start.is_some() {
         toks.push(Tok {
             text: cur,
-            span: s..line.len(),
             quoted: open,
         });
     }
@@ -1816,75 +1807,6 @@ fn nat_to(v: &str, tcpish: bool) -> Result<(Option<Ipv4Addr>, Option<Ports>), St
     Ok((addr, port))
 }
 
-/// Every IPv4 address/network written as the value of an address option (`-s`, `-d` and their
-/// long forms, `--src-range`/`--dst-range`, conntrack `--ctorig*`/`--ctrepl*`, DNAT/SNAT
-/// `--to-destination`/`--to-source`, NETMAP `--to`), lists and ranges split, ports left out.
-/// Only option values are scanned, so counters, ports and anything quoted (comments, log
-/// prefixes) are never reported.
-pub fn address_tokens(line: &str) -> Vec<AddrToken> {
-    let (toks, _) = tokenize(line);
-    let jump = toks
-        .windows(2)
-        .find(|w| w[0].text == "-j" || w[0].text == "--jump");
-    let target = jump.map_or("", |w| w[1].text.as_str());
-    let mut out = Vec::new();
-    for (i, t) in toks.iter().enumerate().filter(|(_, t)| !t.quoted) {
-        let (opt, inline) = match t.text.split_once('=') {
-            Some((o, v)) if t.text.starts_with("--") => (o, Some((t.span.start + o.len() + 1, v))),
-            _ => (t.text.as_str(), None),
-        };
-        let nat_opt = |full: &str| opt.len() >= 4 && full.starts_with(opt);
-        let kind = match opt {
-            "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => 'n',
-            "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" => 'n',
-            "--to" if target == "NETMAP" => 'n',
-            "--src-range" | "--dst-range" => 'r',
-            _ if target == "DNAT" && nat_opt("--to-destination") => 'p',
-            _ if target == "SNAT" && nat_opt("--to-source") => 'p',
-            _ => continue,
-        };
-        let j = if toks.get(i + 1).is_some_and(|x| x.text == "!") {
-            i + 2
-        } else {
-            i + 1
-        };
-        let (mut at, value) = match (inline, toks.get(j)) {
-            (Some(v), _) => v,
-            (None, Some(x)) if !x.quoted => (x.span.start, x.text.as_str()),
-            _ => continue,
-        };
-        for piece in value.split(',') {
-            let mut push = |s: &str, at: usize| {
-                let Ok((a, mask)) = parse_net_raw(s) else {
-                    return;
-                };
-                if let Ok(net) = Ipv4Net::with_netmask(a, Ipv4Addr::from(mask)) {
-                    out.push((at..at + s.len(), net, s.contains('/')));
-                }
-            };
-            if kind == 'n' {
-                push(piece, at);
-            } else {
-                // Ranges `a-b`, and for NAT a `:port` suffix to leave out.
-                let addrs = if kind == 'p' {
-                    piece.split(':').next().unwrap_or("")
-                } else {
-                    piece
-                };
-                let mut o = at;
-                for part in addrs.split('-') {
-                    if !part.is_empty() && !part.contains('/') {
-                        push(part, o);
-                    }
-                    o += part.len() + 1;
-                }
-            }
-            at += piece.len() + 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2414,37 +2336,6 @@ COMMIT
         }
     }
 
-    #[test]
-    fn address_tokens_find_rewritable_addresses() {
-        let line = r#"[12:3456] -A PREROUTING -s 198.51.100.0/24 ! -d 203.0.113.1,203.0.113.2/255.255.255.254 -p tcp -m tcp --dport 443 -m comment --comment "v1.2.3.4 from 10.9.9.9" -m iprange --src-range 192.0.2.1-192.0.2.9 -j DNAT --to-destination 10.0.0.2-10.0.0.3:443"#;
-        let found: Vec<(&str, String, bool)> = address_tokens(line)
-            .into_iter()
-            .map(|(r, n, p)| (&line[r], n.to_string(), p))
-            .collect();
-        #[rustfmt::skip]
-        let want = [
-            ("198.51.100.0/24", "198.51.100.0/24", true), ("203.0.113.1", "203.0.113.1/32", false),
-            ("203.0.113.2/255.255.255.254", "203.0.113.2/31", true),
-            ("192.0.2.1", "192.0.2.1/32", false), ("192.0.2.9", "192.0.2.9/32", false),
-            ("10.0.0.2", "10.0.0.2/32", false), ("10.0.0.3", "10.0.0.3/32", false),
-        ];
-        let want: Vec<_> = want
-            .iter()
-            .map(|&(s, n, p)| (s, n.to_string(), p))
-            .collect();
-        assert_eq!(found, want);
-        assert_eq!(
-            address_tokens("-A POSTROUTING -o eth0 -j SNAT --to 203.0.113.1").len(),
-            1
-        );
-        assert!(address_tokens("-A PREROUTING -p tcp -j REDIRECT --to-ports 80").is_empty());
-        assert!(address_tokens("-A PREROUTING -p tcp -j DNAT --to-destination :8080").is_empty());
-        assert_eq!(
-            address_tokens("-A FORWARD --source=10.0.0.1 -j ACCEPT")[0].0,
-            20..28
-        );
-    }
-
     #[rustfmt::skip]
     const VOCAB: &[&str] = &["-A", "-I", "-N", "-P", "-F", "FORWARD", "PREROUTING", "x", "!",
         "-s", "-d", "10.0.0.1", "1.2.3.4/8", "1,2", "-p", "tcp", "udp", "-m", "multiport",
@@ -2456,9 +2347,6 @@ COMMIT
         #[test]
         fn parser_never_panics_on_text(text in "\\PC{0,300}") {
             let _ = parse(Path::new("p"), &text);
-            for (r, ..) in address_tokens(&text) {
-                let _ = &text[r];
-            }
         }
 
         #[test]
@@ -2471,11 +2359,6 @@ COMMIT
             if let Ok(r) = parse(Path::new("p"), &text) {
                 let p = tcp(80);
                 let _ = (r.prerouting(&p), r.forward(&p), r.postrouting(&p), r.input(&p));
-            }
-            for l in &body {
-                for (r, ..) in address_tokens(l) {
-                    let _ = &l[r];
-                }
             }
         }
 
