@@ -220,6 +220,8 @@ pub fn lab_options(args: &[String]) -> Result<RunOptions, String> {
         fault,
         only,
         keep,
+        // Tests wait for the removal (the next lab they start then meets a quiet Docker).
+        detach_teardown: false,
         setup: setup(no_host_setup),
         operator: site.files(),
     })
@@ -350,6 +352,8 @@ async fn dispatch(cmd: Command) -> i32 {
                 fault,
                 only,
                 keep,
+                // The operator gets the answer; a detached reaper removes the lab.
+                detach_teardown: true,
                 setup: setup(no_host_setup),
                 operator,
             };

@@ -18,6 +18,9 @@ pub struct RunOptions {
     pub fault: Option<String>,
     pub only: Vec<String>,
     pub keep: bool,
+    /// Hand the lab's removal to a detached reaper instead of waiting for it (the CLI's
+    /// runs; tests wait, so that what they measure next starts on a quiet Docker).
+    pub detach_teardown: bool,
     pub setup: HostSetup,
     /// A pre-change run: the operator's own files instead of a profile.
     pub operator: Option<OperatorFiles>,
@@ -30,6 +33,7 @@ impl RunOptions {
             fault: None,
             only: Vec::new(),
             keep: false,
+            detach_teardown: false,
             setup: HostSetup::from_env(),
             operator: None,
         }
@@ -194,6 +198,7 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             lab_up_ms: lab.up_ms as u64,
             checks_ms,
             teardown_ms: 0,
+            reaper_pid: None,
         },
     };
     let mut report = report;
@@ -235,6 +240,15 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
     };
     if opts.keep {
         outcome.kept = Some(lab.keep());
+    } else if opts.detach_teardown {
+        let t = Instant::now();
+        match lab.hand_off().await {
+            Ok(pid) => outcome.report.timings.reaper_pid = Some(pid),
+            Err(took) => outcome.report.timings.teardown_ms = took.as_millis() as u64,
+        }
+        if outcome.report.timings.reaper_pid.is_some() {
+            outcome.report.timings.teardown_ms = t.elapsed().as_millis() as u64;
+        }
     } else {
         outcome.report.timings.teardown_ms = lab.down().await.as_millis() as u64;
     }

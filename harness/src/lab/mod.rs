@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod networks;
 pub mod ready;
 pub mod selfexe;
+pub(crate) mod shell;
 pub mod sweep;
 pub mod workdir;
 
@@ -28,7 +29,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use testcontainers::bollard::Docker;
-use testcontainers::{ContainerAsync, GenericImage};
 
 /// Every container and network of the project carries this label (value: the lab id).
 pub const LAB_LABEL: &str = "org.jitsi-conformance.lab";
@@ -85,7 +85,10 @@ pub struct Lab {
     pub marker: String,
     pub up_ms: u128,
     docker: Docker,
-    containers: HashMap<Role, ContainerAsync<GenericImage>>,
+    /// Each role's container id.
+    containers: HashMap<Role, String>,
+    /// Open shells in each role's container, for [`Lab::exec`].
+    shells: HashMap<Role, shell::Shells>,
     networks: Vec<String>,
     workdir: PathBuf,
     /// This program, which the bridge host runs as its fake bridge.
@@ -140,6 +143,10 @@ impl Lab {
             up_ms: 0,
             docker: docker.clone(),
             containers: HashMap::new(),
+            shells: Role::ALL
+                .into_iter()
+                .map(|r| (r, shell::Shells::default()))
+                .collect(),
             networks,
             workdir,
             exe,
@@ -241,44 +248,27 @@ impl Lab {
         }
     }
 
-    /// Runs a command in a role's container: (exit code, stdout + stderr).
+    /// Runs a command in a role's container: (exit code, stdout + stderr). Through a shell
+    /// kept open in the container (see [`shell`]), opened on first use.
     pub async fn exec(&self, role: Role, cmd: &[&str]) -> Result<(i64, String), LabError> {
-        use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
         let c = self
             .containers
             .get(&role)
             .ok_or_else(|| setup("exec", format!("no {role} container")))?;
-        let opts = CreateExecOptions {
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
+        let shells = &self.shells[&role];
+        let mut sh = match shells.take() {
+            Some(sh) => sh,
+            None => shell::Shell::open(&self.docker, c)
+                .await
+                .map_err(|e| setup("exec", format!("{role}: cannot open a shell: {e}")))?,
         };
-        let exec = self
-            .docker
-            .create_exec(c.id(), opts)
+        // A shell that failed is dropped (its exec ends); the next command opens another.
+        let out = sh
+            .run(cmd)
             .await
-            .map_err(|e| setup("exec", e))?;
-        let mut text = String::new();
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| setup("exec", e))?
-        {
-            use futures_util::StreamExt;
-            while let Some(chunk) = output.next().await {
-                text.push_str(&chunk.map_err(|e| setup("exec", e))?.to_string());
-            }
-        }
-        let code = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| setup("exec", e))?
-            .exit_code
-            .unwrap_or(-1);
-        Ok((code, text))
+            .map_err(|e| setup("exec", format!("{role}: {e}")))?;
+        shells.give_back(sh);
+        Ok(out)
     }
 
     /// A fault's `after_start` files, written over the running bridge's own (which it read
@@ -315,10 +305,7 @@ impl Lab {
         self.down = true;
         // Its process is about to exit: mark it so the next run's sweep leaves it alone.
         let _ = std::fs::write(sweep::kept_marker(&self.id), b"");
-        for (_, c) in self.containers.drain() {
-            // Leave the container running: its drop would remove it.
-            std::mem::forget(c);
-        }
+        self.containers.clear();
         sweep::unregister(&self.id);
         format!(
             "lab {id} kept: https://{fqdn} is {ip} (the suite resolves it itself; e.g. curl --resolve {fqdn}:443:{ip} -k https://{fqdn}/)\n  shell: docker exec -it jc-{id}-proxy bash   (router, proxy, bridge)\n  remove: jitsi-conformance clean --lab {id}",
@@ -326,6 +313,35 @@ impl Lab {
             fqdn = self.plan.fqdn,
             ip = self.plan.public_ip
         )
+    }
+
+    /// Hands the removal to a detached `jitsi-conformance clean --lab ID` and returns its pid,
+    /// so a run's answer does not wait for Docker's removals (as testcontainers' Ryuk reaps
+    /// after the test process). The reaper is marked in the lab's work directory: the next
+    /// run's sweep leaves the lab to it while it lives and removes it otherwise. If the reaper
+    /// cannot start, the lab is removed here, before returning.
+    pub async fn hand_off(mut self) -> Result<u32, Duration> {
+        use std::os::unix::process::CommandExt;
+        let spawned = std::process::Command::new(&self.exe)
+            .args(["clean", "--lab", &self.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own process group: a Ctrl-C at the terminal after the run ended does not
+            // stop the removal half-way.
+            .process_group(0)
+            .spawn();
+        match spawned {
+            Ok(child) => {
+                let pid = child.id();
+                let _ = std::fs::write(sweep::reaper_marker(&self.id), pid.to_string());
+                self.down = true;
+                self.containers.clear();
+                sweep::unregister(&self.id);
+                Ok(pid)
+            }
+            Err(_) => Err(self.down().await),
+        }
     }
 
     /// Removes everything the lab made; the time it took.
@@ -348,10 +364,8 @@ impl Lab {
             let _ = firewall::remove(&id);
             crate::browser::netns::remove(&id);
         });
-        let removals = self.containers.drain().map(|(_, c)| async move {
-            let _ = c.rm().await;
-        });
-        futures_util::future::join_all(removals).await;
+        let ids: Vec<String> = self.containers.drain().map(|(_, c)| c).collect();
+        futures_util::future::join_all(ids.iter().map(|c| self.remove_container(c))).await;
         let docker = &self.docker;
         futures_util::future::join_all(self.networks.iter().map(|n| async move {
             let _ = docker.remove_network(n).await;
@@ -369,10 +383,7 @@ impl Drop for Lab {
             return;
         }
         // A panic or an early return: sweep by label on a thread with its own runtime (this
-        // may run outside any runtime), and keep testcontainers from removing twice.
-        for (_, c) in self.containers.drain() {
-            std::mem::forget(c);
-        }
+        // may run outside any runtime).
         let id = self.id.clone();
         let workdir = self.workdir.clone();
         let _ = std::thread::spawn(move || sweep::lab_blocking(&id)).join();

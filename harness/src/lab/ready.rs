@@ -6,41 +6,45 @@ use super::{setup, Lab, LabError, READY_TIMEOUT};
 use crate::error::ConfigError;
 use crate::profile;
 use crate::role::Role;
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
-use testcontainers::{ContainerAsync, GenericImage};
-use tokio::io::AsyncBufReadExt;
 
 impl Lab {
     /// Follows the container's stdout until `jc-ready` or `jc-failed`, within a deadline.
     pub(super) async fn wait_ready(
         &self,
         role: Role,
-        c: &ContainerAsync<GenericImage>,
+        id: &str,
     ) -> Result<BTreeMap<String, String>, LabError> {
-        let mut out = c.stdout(true);
+        let mut out = Box::pin(self.stdout(id));
         let mut seen = Vec::new();
         let mut versions = BTreeMap::new();
         let follow = async {
-            let mut line = String::new();
+            // The log stream's chunks need not end at a line's end.
+            let mut partial = String::new();
             loop {
-                line.clear();
-                match out.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return Err("the container exited".to_string()),
-                    Ok(_) => {}
-                }
-                let l = line.trim_end().to_string();
-                if l == "jc-ready" {
-                    return Ok(());
-                }
-                if let Some(v) = l.strip_prefix("jc-version ") {
-                    if let Some((k, v)) = v.split_once('=') {
-                        versions.insert(k.to_string(), v.to_string());
+                match out.next().await {
+                    Some(Ok(chunk)) => {
+                        partial.push_str(&String::from_utf8_lossy(&chunk.into_bytes()))
                     }
+                    None | Some(Err(_)) => return Err("the container exited".to_string()),
                 }
-                if let Some(reason) = l.strip_prefix("jc-failed: ") {
-                    return Err(reason.to_string());
+                while let Some(end) = partial.find('\n') {
+                    let l = partial[..end].trim_end().to_string();
+                    partial.drain(..=end);
+                    if l == "jc-ready" {
+                        return Ok(());
+                    }
+                    if let Some(v) = l.strip_prefix("jc-version ") {
+                        if let Some((k, v)) = v.split_once('=') {
+                            versions.insert(k.to_string(), v.to_string());
+                        }
+                    }
+                    if let Some(reason) = l.strip_prefix("jc-failed: ") {
+                        return Err(reason.to_string());
+                    }
+                    seen.push(l);
                 }
-                seen.push(l);
             }
         };
         match tokio::time::timeout(READY_TIMEOUT, follow).await {

@@ -228,11 +228,23 @@ pub fn kept_marker(id: &str) -> std::path::PathBuf {
         .join("kept")
 }
 
+/// A lab whose removal was handed to a reaper process (`Lab::hand_off`): its pid.
+pub fn reaper_marker(id: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("jc-lab-{id}"))
+        .join("reaper")
+}
+
+/// Is a reaper still removing lab `id`? Then the sweep leaves it alone.
+fn reaped(id: &str) -> bool {
+    std::fs::read_to_string(reaper_marker(id)).is_ok_and(|pid| pid_alive(pid.trim()))
+}
+
 pub async fn stale(docker: &Docker) -> Vec<String> {
     let all = labs(docker).await;
     let mut removed = Vec::new();
     for (id, pid) in &all {
-        if !pid_alive(pid) && !kept_marker(id).exists() {
+        if !pid_alive(pid) && !kept_marker(id).exists() && !reaped(id) {
             lab(docker, id).await;
             removed.push(id.clone());
         }
@@ -243,7 +255,10 @@ pub async fn stale(docker: &Docker) -> Vec<String> {
     leftovers.sort();
     leftovers.dedup();
     for id in leftovers {
-        if !known.contains(&id) && !LIVE.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
+        if !known.contains(&id)
+            && !reaped(&id)
+            && !LIVE.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+        {
             let _ = firewall::remove(&id);
             crate::browser::netns::remove(&id);
             removed.push(id);

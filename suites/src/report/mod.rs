@@ -62,6 +62,10 @@ pub struct Timings {
     pub lab_up_ms: u64,
     pub checks_ms: u64,
     pub teardown_ms: u64,
+    /// The detached process removing the lab after the run answered (`teardown_ms` is then
+    /// the hand-off's own time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaper_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,12 +86,18 @@ pub(super) fn duration(ms: u64) -> String {
 /// `images 0ms, lab up 12.3s, checks 4.5s, teardown 1.2s`.
 pub(super) fn timings_line(report: &Report) -> String {
     let t = &report.timings;
+    let teardown = match t.reaper_pid {
+        Some(pid) => format!(
+            "handed off in {} (pid {pid} removes the lab)",
+            duration(t.teardown_ms)
+        ),
+        None => duration(t.teardown_ms),
+    };
     format!(
-        "images {}, lab up {}, checks {}, teardown {}",
+        "images {}, lab up {}, checks {}, teardown {teardown}",
         duration(t.images_ms),
         duration(t.lab_up_ms),
         duration(t.checks_ms),
-        duration(t.teardown_ms)
     )
 }
 
@@ -372,6 +378,7 @@ pub(super) mod tests {
                 lab_up_ms: 12_345,
                 checks_ms: 850,
                 teardown_ms: 1_200,
+                reaper_pid: None,
             },
         }
     }
