@@ -144,8 +144,8 @@ async fn start_profile(opts: &RunOptions, profile: Profile) -> Result<(Lab, u64)
     Ok((Lab::up(&docker, &imgs, profile).await?, images_ms))
 }
 
-/// Builds what is missing, runs the lab and the selected checks, and tears down.
-pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
+/// The checks `opts` selects; a usage error when none.
+fn selected_checks(opts: &RunOptions) -> Result<Vec<&'static Check>, RunError> {
     let checks: Vec<&'static Check> = runner::selected(&opts.only);
     if checks.is_empty() {
         return Err(RunError {
@@ -156,6 +156,12 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
             ),
         });
     }
+    Ok(checks)
+}
+
+/// Builds what is missing, runs the lab and the selected checks, and tears down.
+pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
+    let checks = selected_checks(opts)?;
     // Bad input stops here, before any container (or Docker itself) is touched.
     let (profile, prepared) = load_profile(opts)?;
     // Lint's findings come first, before the lab (whose checks stay the ground truth).
@@ -163,10 +169,35 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
         eprintln!("lint: {}:{}: {}: {}", f.file, f.line, f.rule, f.message);
     }
     let (lab, images_ms) = start_profile(opts, profile).await?;
+    let mut outcome = evaluate(&lab, opts, &checks, prepared.as_ref(), images_ms).await;
+    if opts.keep {
+        outcome.kept = Some(lab.keep());
+    } else if opts.detach_teardown {
+        let t = Instant::now();
+        match lab.hand_off().await {
+            Ok(pid) => outcome.report.timings.reaper_pid = Some(pid),
+            Err(took) => outcome.report.timings.teardown_ms = took.as_millis() as u64,
+        }
+        if outcome.report.timings.reaper_pid.is_some() {
+            outcome.report.timings.teardown_ms = t.elapsed().as_millis() as u64;
+        }
+    } else {
+        outcome.report.timings.teardown_ms = lab.down().await.as_millis() as u64;
+    }
+    Ok(outcome)
+}
 
+/// Runs the checks on a lab that is up and makes the report.
+async fn evaluate(
+    lab: &Lab,
+    opts: &RunOptions,
+    checks: &[&'static Check],
+    prepared: Option<&Prepared>,
+    images_ms: u64,
+) -> Outcome {
     let t = Instant::now();
-    let mut results = runner::run(&lab, &checks).await;
-    if let Some(p) = &prepared {
+    let mut results = runner::run(lab, checks).await;
+    if let Some(p) = prepared {
         say_assumptions(&mut results, &p.assumptions);
     }
     let checks_ms = t.elapsed().as_millis() as u64;
@@ -202,7 +233,7 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
         },
     };
     let mut report = report;
-    if let (Some(files), Some(p)) = (&opts.operator, &prepared) {
+    if let (Some(files), Some(p)) = (&opts.operator, prepared) {
         // The operator reads the report in their own addresses.
         let back = p.back(&lab.plan);
         let theirs = |s: &str| to_operator(s, &back);
@@ -233,26 +264,11 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
     values.push((lab.plan.lan_gateway.to_string(), "${LAN_GATEWAY}".into()));
     values.push((lab.marker.clone(), "[marker]".into()));
     values.push((lab.acme.name.clone(), "[token]".into()));
-    let mut outcome = Outcome {
+    Outcome {
         report,
         values,
         kept: None,
-    };
-    if opts.keep {
-        outcome.kept = Some(lab.keep());
-    } else if opts.detach_teardown {
-        let t = Instant::now();
-        match lab.hand_off().await {
-            Ok(pid) => outcome.report.timings.reaper_pid = Some(pid),
-            Err(took) => outcome.report.timings.teardown_ms = took.as_millis() as u64,
-        }
-        if outcome.report.timings.reaper_pid.is_some() {
-            outcome.report.timings.teardown_ms = t.elapsed().as_millis() as u64;
-        }
-    } else {
-        outcome.report.timings.teardown_ms = lab.down().await.as_millis() as u64;
     }
-    Ok(outcome)
 }
 
 /// Appends to each check that rests on an assumption what it assumes (SPEC section 8).
@@ -283,4 +299,69 @@ pub fn to_operator(text: &str, back: &[(String, String)]) -> String {
     pairs.iter().fold(text.to_string(), |t, (lab, theirs)| {
         crate::report::redact::replace_token(&t, lab, theirs)
     })
+}
+
+/// Labs kept between the runs of one process (the fault catalogue, the operator cases): a run
+/// takes an idle lab, applies its own files to it ([`Lab::reuse`] restarts only the roles whose
+/// files differ) and gives it back. SPEC section 6 allows this where the verdicts equal a fresh
+/// lab's; the catalogue's snapshots, written from fresh labs, check that on every run.
+#[derive(Default)]
+pub struct Pool {
+    idle: std::sync::Mutex<Vec<Lab>>,
+}
+
+impl Pool {
+    /// [`run`], on an idle lab when one can take the profile, else on a new one.
+    pub async fn run(&self, opts: &RunOptions) -> Result<Outcome, RunError> {
+        let checks = selected_checks(opts)?;
+        let (profile, prepared) = load_profile(opts)?;
+        let taken = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            // The lab that ran the same base needs the fewest restarts.
+            let base = |l: &Lab| {
+                l.profile
+                    .fault
+                    .as_ref()
+                    .map(|(_, f)| f.base.clone())
+                    .unwrap_or_else(|| l.profile.name.clone())
+            };
+            let want = profile
+                .fault
+                .as_ref()
+                .map(|(_, f)| f.base.clone())
+                .unwrap_or_else(|| profile.name.clone());
+            let at = idle
+                .iter()
+                .position(|l| l.can_take(&profile) && base(l) == want)
+                .or_else(|| idle.iter().position(|l| l.can_take(&profile)));
+            at.map(|i| idle.swap_remove(i))
+        };
+        let (lab, images_ms) = match taken {
+            Some(mut lab) => {
+                let docker = host::docker(opts.setup).await?;
+                let imgs = ensure_images(&docker, opts.setup).await?;
+                match lab.reuse(&imgs, profile.clone()).await {
+                    Ok(_) => (lab, 0),
+                    Err(_) => {
+                        // Whatever went wrong, a fresh lab gives the true verdicts.
+                        lab.down().await;
+                        start_profile(opts, profile).await?
+                    }
+                }
+            }
+            None => start_profile(opts, profile).await?,
+        };
+        let outcome = evaluate(&lab, opts, &checks, prepared.as_ref(), images_ms).await;
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(lab);
+        Ok(outcome)
+    }
+
+    /// Removes every lab of the pool.
+    pub async fn close(self) {
+        let labs = self.idle.into_inner().unwrap_or_else(|e| e.into_inner());
+        futures_util::future::join_all(labs.into_iter().map(Lab::down)).await;
+    }
 }

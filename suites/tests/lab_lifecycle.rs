@@ -187,3 +187,59 @@ fn a_kept_lab_survives_other_runs_until_cleaned() {
     });
     assert!(!firewall::installed().contains(&id));
 }
+
+#[test]
+fn the_reaper_removes_the_lab_after_the_run_answered() {
+    let out = support::binary()
+        .args([
+            "lab",
+            "--only",
+            "tls/protocol/1",
+            "--format",
+            "json",
+            "--no-host-setup",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reaper = report["timings"]["reaper_pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the CLI hands its teardown off: {}", report["timings"]));
+    let proc = format!("/proc/{reaper}");
+    // Which lab it removes: its command line is `jitsi-conformance clean --lab ID`.
+    let cmdline = std::fs::read_to_string(format!("{proc}/cmdline")).unwrap_or_default();
+    let args: Vec<&str> = cmdline.split('\0').collect();
+    let id = args
+        .iter()
+        .position(|a| *a == "--lab")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.to_string());
+    // The reaper is bounded by Docker's own removal: give it 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(format!("{proc}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reaper still runs after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if let Some(id) = id {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let docker = support::docker().await;
+            assert_eq!(
+                support::leftovers(&docker, &id).await,
+                0,
+                "the reaper left lab {id} behind"
+            );
+        });
+        assert!(!firewall::installed().contains(&id));
+    }
+    // (No command line to read: the reaper had already finished, its lab with it.)
+}

@@ -20,6 +20,7 @@ use testcontainers::bollard::query_parameters::{
 const BRIDGE_SHELLS: usize = 3;
 
 /// What one role's container needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RoleSpec {
     pub role: Role,
     /// (network index, address) in connection order: wan before lan for the router.
@@ -45,7 +46,6 @@ impl Lab {
         &self,
         role: RoleSpec,
         image: String,
-        env: Vec<(&str, String)>,
     ) -> Result<(Role, String, BTreeMap<String, String>), (Option<(Role, String)>, LabError)> {
         let name = role.role.name();
         let mut binds = vec![format!("{}:/jc:ro", self.workdir.join(name).display())];
@@ -73,7 +73,7 @@ impl Lab {
             image: Some(image),
             cmd: Some(vec!["/bin/sh".into(), format!("/jc/{name}.sh")]),
             hostname: Some(name.into()),
-            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(role.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(HashMap::from([
                 (LAB_LABEL.to_string(), self.id.clone()),
                 (PID_LABEL.to_string(), std::process::id().to_string()),

@@ -12,6 +12,7 @@ pub mod containers;
 pub mod firewall;
 pub mod networks;
 pub mod ready;
+mod reuse;
 pub mod selfexe;
 pub(crate) mod shell;
 pub mod sweep;
@@ -87,6 +88,8 @@ pub struct Lab {
     docker: Docker,
     /// Each role's container id.
     containers: HashMap<Role, String>,
+    /// What each role's container reported running (`versions` is their union).
+    role_versions: HashMap<Role, BTreeMap<String, String>>,
     /// Open shells in each role's container, for [`Lab::exec`].
     shells: HashMap<Role, shell::Shells>,
     networks: Vec<String>,
@@ -143,6 +146,7 @@ impl Lab {
             up_ms: 0,
             docker: docker.clone(),
             containers: HashMap::new(),
+            role_versions: HashMap::new(),
             shells: Role::ALL
                 .into_iter()
                 .map(|r| (r, shell::Shells::default()))
@@ -170,6 +174,12 @@ impl Lab {
         firewall::install(&self.id, self.plan.wan, self.plan.lan)
             .map_err(|e| setup("firewall", e))?;
         self.write_files().map_err(|e| setup("lab-files", e))?;
+        let specs = self.role_specs();
+        self.start_roles(images, specs).await
+    }
+
+    /// What each role's container is made of, besides its files: addresses and environment.
+    fn role_specs(&self) -> Vec<RoleSpec> {
         let p = &self.plan;
         let common = [
             ("JC_PUBLIC_IP", p.public_ip.to_string()),
@@ -182,57 +192,60 @@ impl Lab {
             ReturnPath::Routed => "routed",
             ReturnPath::Direct => "direct",
         };
-        let roles = vec![
-            RoleSpec {
-                role: Role::Router,
-                addresses: vec![(0, p.public_ip), (1, p.router_lan_ip)],
+        let stage = &self.profile.stage;
+        let own = [
+            (
+                Role::Router,
+                vec![(0, p.public_ip), (1, p.router_lan_ip)],
                 // Named as the operator's rules name them (the shipped profiles: wan, lan).
-                env: vec![
+                vec![
                     (
                         "JC_WAN_IF",
-                        self.profile
-                            .stage
-                            .wan_if
-                            .clone()
-                            .unwrap_or_else(|| "wan".into()),
+                        stage.wan_if.clone().unwrap_or_else(|| "wan".into()),
                     ),
                     (
                         "JC_LAN_IF",
-                        self.profile
-                            .stage
-                            .lan_if
-                            .clone()
-                            .unwrap_or_else(|| "lan".into()),
+                        stage.lan_if.clone().unwrap_or_else(|| "lan".into()),
                     ),
                 ],
-            },
-            RoleSpec {
-                role: Role::Proxy,
-                addresses: vec![(1, p.proxy_ip)],
-                env: vec![
+            ),
+            (
+                Role::Proxy,
+                vec![(1, p.proxy_ip)],
+                vec![
                     ("JC_ACME_DIR", self.acme.dir.clone()),
                     ("JC_ACME_TOKEN", self.acme.name.clone()),
                 ],
-            },
-            RoleSpec {
-                role: Role::Bridge,
-                addresses: vec![(1, p.bridge_ip)],
-                env: vec![
+            ),
+            (
+                Role::Bridge,
+                vec![(1, p.bridge_ip)],
+                vec![
                     ("JC_MARKER", self.marker.clone()),
                     ("JC_RETURN_PATH", return_path.into()),
                 ],
-            },
+            ),
         ];
-        let starts = roles.into_iter().map(|role| {
-            let image = images.role(role.role).to_string();
-            let env: Vec<(&str, String)> = common.iter().cloned().chain(role.env.clone()).collect();
-            self.start_role(role, image, env)
+        own.into_iter()
+            .map(|(role, addresses, env)| RoleSpec {
+                role,
+                addresses,
+                env: common.iter().cloned().chain(env).collect(),
+            })
+            .collect()
+    }
+
+    /// Starts these roles' containers side by side; the first failure, once all are done.
+    async fn start_roles(&mut self, images: &Images, specs: Vec<RoleSpec>) -> Result<(), LabError> {
+        let starts = specs.into_iter().map(|spec| {
+            let image = images.role(spec.role).to_string();
+            self.start_role(spec, image)
         });
         let mut failures = Vec::new();
         for r in futures_util::future::join_all(starts).await {
             match r {
                 Ok((name, c, versions)) => {
-                    self.versions.extend(versions);
+                    self.role_versions.insert(name, versions);
                     self.containers.insert(name, c);
                 }
                 Err((Some((name, c)), e)) => {
@@ -242,6 +255,12 @@ impl Lab {
                 Err((None, e)) => failures.push(e),
             }
         }
+        self.versions = self
+            .role_versions
+            .values()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         match failures.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(()),
