@@ -209,6 +209,35 @@ pub fn ensure_coturn(setup: HostSetup) -> Result<(), SetupError> {
     }
 }
 
+/// Debian's prosody on the host, for jc-xmpp's own tests (they run one on 127.0.0.1 with a
+/// config of their own): installed on demand like coturn. Where systemd runs, the package's
+/// unit starts a server at install; it is stopped and disabled, since the tests start their own.
+pub fn ensure_prosody(setup: HostSetup) -> Result<(), SetupError> {
+    if have("prosody") {
+        return Ok(());
+    }
+    if setup.forbid || !is_root() || !have("apt-get") {
+        return Err(SetupError::new(
+            "no-prosody",
+            "the XMPP tests need Debian's prosody: as root, run `apt-get install -y prosody`",
+        ));
+    }
+    install_packages(&["prosody"])?;
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        let _ = Command::new("systemctl")
+            .args(["disable", "--now", "prosody"])
+            .output();
+    }
+    if have("prosody") {
+        Ok(())
+    } else {
+        Err(SetupError::new(
+            "no-prosody",
+            "prosody installed but its binary is missing",
+        ))
+    }
+}
+
 /// Debian's Chromium for the browser checks and tests (SPEC section 9): installed on demand
 /// like Docker, as root on a host with apt-get.
 pub fn ensure_chromium(setup: HostSetup) -> Result<std::path::PathBuf, SetupError> {

@@ -21,6 +21,12 @@ use tracing_subscriber::EnvFilter;
 /// The line the harness waits for on stdout before it starts probing.
 const READY_LINE: &str = "jc-fake-bridge ready";
 
+/// The line the lab waits for once the focus component is authenticated.
+const FOCUS_READY_LINE: &str = "jc-focus ready";
+
+/// How long prosody gets to accept the focus component.
+const FOCUS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long in-flight requests get to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -34,6 +40,29 @@ pub enum Command {
     /// Tell an endpoint its client's transport (ufrag, pwd, DTLS fingerprint), as jicofo
     /// forwards a participant's session-accept.
     Update(UpdateArgs),
+    /// The focus stand-in: an XEP-0114 component `focus.DOMAIN` on prosody that plays
+    /// jicofo's part (conference request, MUC, session-initiate with endpoints allocated on
+    /// the control API). Prints `jc-focus ready` once authenticated; never reconnects.
+    Focus(FocusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FocusArgs {
+    /// The deployment's domain (the focus is `focus.DOMAIN`).
+    #[arg(long)]
+    domain: String,
+    /// The MUC service (`conference.DOMAIN`).
+    #[arg(long)]
+    muc: String,
+    /// Prosody's component port (loopback only).
+    #[arg(long)]
+    component_addr: SocketAddr,
+    /// The component's `component_secret`.
+    #[arg(long)]
+    secret: String,
+    /// The bridge's private control API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    control: SocketAddr,
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +146,7 @@ pub fn main(command: Command) -> i32 {
             Command::Serve(args) => serve(args).await,
             Command::Allocate(args) => allocate(args).await,
             Command::Update(args) => update(args).await,
+            Command::Focus(args) => focus(args).await,
         }
     });
     match outcome {
@@ -130,6 +160,29 @@ pub fn main(command: Command) -> i32 {
             eprintln!("fake-bridge: {error:#}");
             1
         }
+    }
+}
+
+async fn focus(args: FocusArgs) -> Result<()> {
+    let stop_signal = StopSignal::install()?;
+    let allocator =
+        jc_xmpp::colibri::ColibriAllocator::new(args.control).map_err(anyhow::Error::msg)?;
+    let jid = format!("focus.{}", args.domain);
+    tracing::info!(%jid, addr = %args.component_addr, "connecting the focus component");
+    let component = jc_xmpp::component::Component::connect(
+        args.component_addr,
+        &jid,
+        &args.secret,
+        FOCUS_CONNECT_TIMEOUT,
+    )
+    .await?;
+    tracing::info!(%jid, muc = %args.muc, control = %args.control, "focus component authenticated");
+    announce(FOCUS_READY_LINE)?;
+    let focus = jc_xmpp::focus::Focus::new(component, &args.muc, std::sync::Arc::new(allocator));
+    tokio::select! {
+        () = stop_signal.wait() => Ok(()),
+        // The focus only ends when prosody drops it: an error, never a reconnect.
+        r = focus.run() => r.map_err(|e| anyhow::anyhow!("the focus stopped: {e}")),
     }
 }
 
@@ -197,7 +250,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await?;
     tasks.spawn(bridge.run(stopped.clone()));
 
-    announce_ready()?;
+    announce(READY_LINE)?;
 
     let outcome = tokio::select! {
         () = stop_signal.wait() => Ok(()),
@@ -219,9 +272,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     outcome
 }
 
-fn announce_ready() -> Result<()> {
+fn announce(line: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{READY_LINE}")
+    writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
         .context("cannot write the ready line to stdout")
 }

@@ -150,7 +150,14 @@ impl ControlApi {
                 remote_pwd: pwd,
                 remote_fingerprints: fingerprints,
             });
-            out.push(endpoint_json(&info));
+            let mut described = endpoint_json(&info);
+            // JVB answers an SCTP request with its association's port and role
+            // (jvb `Colibri2ConferenceHandler.kt`; DcSctpTransport accepts only 5000).
+            if ep.get("transport").and_then(|t| t.get("sctp")).is_some() {
+                described["transport"]["sctp"] =
+                    json!({"port": crate::peer::SCTP_PORT, "role": "server"});
+            }
+            out.push(described);
         }
         (200, json!({"meeting-id": meeting_id, "endpoints": out}))
     }
@@ -270,8 +277,20 @@ mod tests {
         assert_eq!(info.remote_ufrag.as_deref(), Some("cli"));
         assert_eq!(t["ufrag"], info.ufrag.as_str());
         assert!(info.controlling);
+        assert!(v["endpoints"][0]["transport"].get("sctp").is_none());
         let parsed = crate::candidates::parse_transport(&v).unwrap();
         assert_eq!(parsed.pwd, info.pwd);
+    }
+
+    #[test]
+    fn an_sctp_request_gets_the_association_port() {
+        let api = api();
+        let body = br#"{"meeting-id":"m2","endpoints":[{"id":"ep2","create":true,
+            "transport":{"ice-controlling":true,"sctp":{}}}]}"#;
+        let (status, v) = api.handle_http("POST", "/colibri/v2/conferences", body);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["endpoints"][0]["transport"]["sctp"]["port"], 5000);
+        assert_eq!(v["endpoints"][0]["transport"]["sctp"]["role"], "server");
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod agent;
 pub mod candidates;
 pub mod config;
 pub mod control;
+pub mod control_client;
 pub mod dtls;
 pub mod peer;
 pub mod responder;

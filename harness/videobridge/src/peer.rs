@@ -65,7 +65,7 @@ const RTO_MAX: Duration = Duration::from_millis(1600);
 /// ice4j `StunClientTransaction.DEFAULT_MAX_RETRANSMISSIONS`.
 const MAX_RETRANSMISSIONS: u32 = 6;
 /// SCTP port of the WebRTC data channel association (RFC 8841 default 5000).
-const SCTP_PORT: u16 = 5000;
+pub const SCTP_PORT: u16 = 5000;
 /// JVB's DTLS handshake timeout (jitsi-media-transform `DtlsStack`: 30 s).
 const DTLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
