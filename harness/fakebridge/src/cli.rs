@@ -106,9 +106,6 @@ pub struct ServeArgs {
     /// The web listener (nginx's static site stand-in).
     #[arg(long, default_value = "127.0.0.1:8000")]
     web: SocketAddr,
-    /// The signalling listener (Prosody's HTTP server stand-in: /http-bind, /xmpp-websocket).
-    #[arg(long, default_value = "0.0.0.0:5280")]
-    signalling: SocketAddr,
     /// The videobridge's config directory: only its `sip-communicator.properties` and
     /// `jvb.conf` are read, once, at start.
     #[arg(long, default_value = videobridge::DEFAULT_CONFIG_DIR)]
@@ -231,7 +228,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let http = http::bind(&http::HttpConfig {
         marker: args.marker,
         web: args.web,
-        signalling: args.signalling,
         colibri: ws
             .public_port
             .map(|p| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), p)),

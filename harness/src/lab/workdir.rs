@@ -1,9 +1,15 @@
 //! The lab's work directory: one folder per role, mounted read-only at `/jc` in its container
 //! (entry scripts, rendered config files, certificates, the ACME token).
 
+mod prosody;
+
 use super::Lab;
 use crate::pki::CertKey;
 use crate::profile::{self, BackendCert, ProxyCert, StandIn};
+
+/// Whether the bridge host starts the focus stand-in (`jitsi-conformance fake-bridge focus`):
+/// its entry script does when `/jc/focus.args` exists. Enabled when fake-bridge focus lands.
+const FOCUS_STAND_IN: bool = false;
 
 impl Lab {
     pub(super) fn write_files(&self) -> std::io::Result<()> {
@@ -98,6 +104,7 @@ impl Lab {
                 &format!("{}\n{}\n", turn.udp_port, turn.tls_port),
             )?;
         }
+        self.write_prosody(&put)?;
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/videobridge"))?;
         std::fs::create_dir_all(self.workdir.join("bridge/jitsi/jicofo"))?;
         for rel in [
@@ -111,6 +118,53 @@ impl Lab {
             if let Some(text) = self.rendered.late_files.get(rel) {
                 put(&format!("bridge/late/{rel}"), text)?;
             }
+        }
+        Ok(())
+    }
+
+    /// prosody's config, with a focus component secret of its own for this lab, and the focus
+    /// stand-in's arguments (one per line, read with `read -r`, never evaluated).
+    fn write_prosody(
+        &self,
+        put: &dyn Fn(&str, &str) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let fqdn = &self.plan.fqdn;
+        let secret = super::random_hex(32);
+        // The profile's prosody config names the external services, which only a profile with
+        // TURN hands out; TurnSetup has read it already there, so it parses.
+        let operator = self
+            .profile
+            .file(profile::PROSODY_CONF)
+            .filter(|_| self.rendered.turn.is_some())
+            .zip(self.rendered.files.get(profile::PROSODY_CONF))
+            .map(|(f, text)| crate::site::prosody::parse(&f.origin, text))
+            .transpose()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        put(
+            "bridge/prosody.cfg.lua",
+            &prosody::config(
+                fqdn,
+                self.rendered.turn.as_ref(),
+                operator.as_ref(),
+                &secret,
+            ),
+        )?;
+        if FOCUS_STAND_IN {
+            let component = format!("127.0.0.1:{}", prosody::COMPONENT_PORT);
+            let muc = format!("conference.{fqdn}");
+            let args = [
+                "--domain",
+                fqdn,
+                "--muc",
+                &muc,
+                "--component-addr",
+                &component,
+                "--secret",
+                &secret,
+                "--control",
+                "127.0.0.1:8080",
+            ];
+            put("bridge/focus.args", &lines(&args.map(String::from)))?;
         }
         Ok(())
     }

@@ -7,3 +7,4 @@ pub mod resolver;
 pub mod stun;
 pub mod tls;
 pub mod ws;
+pub mod xmpp;

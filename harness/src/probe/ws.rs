@@ -1,4 +1,4 @@
-//! WebSocket over TLS from the internet client: the upgrade's answer and one echoed frame.
+//! WebSocket over TLS from the internet client: the upgrade's answer and the first frame back.
 
 use crate::net::Guard;
 use futures_util::{SinkExt, StreamExt};
@@ -15,11 +15,16 @@ pub struct WsFacts {
     pub status: u16,
     /// The subprotocol the server selected, if any.
     pub protocol: Option<String>,
-    /// The echoed text, when a frame came back.
-    pub echo: Option<String>,
+    /// The first text (or binary, read as text) frame that came back.
+    pub reply: Option<String>,
+    /// The body of an answer other than 101 (lossy UTF-8, at most [`BODY_CAP`] bytes).
+    pub body: Option<String>,
     /// Why the exchange stopped, when it did not complete.
     pub problem: Option<String>,
 }
+
+/// Bodies of refused upgrades are cut here: checks look for a page's words.
+pub const BODY_CAP: usize = 4096;
 
 /// Opens `wss://{sni}{path}` on `dest` (subprotocol xmpp offered), sends `message`, waits for
 /// one frame back, all within `timeout`.
@@ -57,7 +62,8 @@ pub async fn exchange(
             return Ok(WsFacts {
                 status: 0,
                 protocol: None,
-                echo: None,
+                reply: None,
+                body: None,
                 problem: Some(format!(
                     "no answer to the upgrade within {} ms",
                     timeout.as_millis()
@@ -68,29 +74,27 @@ pub async fn exchange(
             let body = resp
                 .body()
                 .as_ref()
-                .map(|b| {
-                    String::from_utf8_lossy(b)
-                        .chars()
-                        .take(120)
-                        .collect::<String>()
-                })
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(BODY_CAP)]).into_owned())
                 .unwrap_or_default();
+            let start: String = body.chars().take(120).collect();
             return Ok(WsFacts {
                 status: resp.status().as_u16(),
                 protocol: None,
-                echo: None,
+                reply: None,
                 problem: Some(format!(
                     "the upgrade was answered {} instead of 101 {}",
                     resp.status(),
-                    body.trim()
+                    start.trim()
                 )),
+                body: Some(body),
             });
         }
         Ok(Err(e)) => {
             return Ok(WsFacts {
                 status: 0,
                 protocol: None,
-                echo: None,
+                reply: None,
+                body: None,
                 problem: Some(format!("upgrade failed: {e}")),
             })
         }
@@ -116,22 +120,25 @@ pub async fn exchange(
         Err("the connection ended without a frame".to_string())
     };
     let facts = match tokio::time::timeout(timeout, round_trip).await {
-        Ok(Ok(echo)) => WsFacts {
+        Ok(Ok(reply)) => WsFacts {
             status: resp.status().as_u16(),
             protocol,
-            echo: Some(echo),
+            reply: Some(reply),
+            body: None,
             problem: None,
         },
         Ok(Err(p)) => WsFacts {
             status: resp.status().as_u16(),
             protocol,
-            echo: None,
+            reply: None,
+            body: None,
             problem: Some(p),
         },
         Err(_) => WsFacts {
             status: resp.status().as_u16(),
             protocol,
-            echo: None,
+            reply: None,
+            body: None,
             problem: Some("no frame came back in time".into()),
         },
     };

@@ -1,11 +1,11 @@
-//! The WebSocket echo shared by `/xmpp-websocket` and `/colibri-ws/...`.
+//! The WebSocket echo of `/colibri-ws/...`.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
-/// Accepts the upgrade, selecting the `xmpp` subprotocol when the client offers it (as
-/// Prosody's mod_websocket does; a proxy that drops `Sec-WebSocket-Protocol` shows up as a
-/// missing subprotocol on the client side).
+/// Accepts the upgrade, selecting the `xmpp` subprotocol when the client offers it (the probe
+/// offers it on every WebSocket, as it does to prosody; a proxy that drops
+/// `Sec-WebSocket-Protocol` shows up as a missing subprotocol on the client side).
 pub(super) fn accept(upgrade: WebSocketUpgrade) -> Response {
     upgrade.protocols(["xmpp"]).on_upgrade(echo)
 }

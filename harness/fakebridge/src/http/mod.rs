@@ -1,8 +1,8 @@
-//! The HTTP side of the fake Jitsi machine: the three listeners that sit behind the bridge
-//! host's nginx, as on a real Jitsi install.
+//! The HTTP side of the fake Jitsi machine: the listeners that sit behind the bridge host's
+//! nginx, as on a real Jitsi install. BOSH and `/xmpp-websocket` are not here: nginx proxies
+//! them to Debian's real prosody on 127.0.0.1:5280, which the bridge host runs beside this.
 //!
 //! - web (nginx's own static site: front page, `/config.js`, `/static` redirect),
-//! - signalling (the Prosody stand-in on 5280: BOSH and `/xmpp-websocket`),
 //! - colibri (JVB's public HTTP server, where the bridge's config starts it: `/about/health`, and
 //!   `/colibri-ws/...` only where the config enables colibri websockets; SPEC section 10).
 //!
@@ -12,7 +12,6 @@
 mod colibri;
 mod echo;
 pub mod seen;
-mod signalling;
 mod web;
 
 #[cfg(test)]
@@ -34,7 +33,6 @@ pub use seen::{RequestLog, SeenRequest};
 pub struct HttpConfig {
     pub marker: String,
     pub web: SocketAddr,
-    pub signalling: SocketAddr,
     /// JVB's public HTTP server (`videobridge.http-servers.public.port`), when it starts.
     pub colibri: Option<SocketAddr>,
     /// Whether it serves `/colibri-ws/` (`videobridge.websockets.enabled`).
@@ -45,17 +43,15 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoundAddrs {
     pub web: SocketAddr,
-    pub signalling: SocketAddr,
     pub colibri: Option<SocketAddr>,
 }
 
-/// The three listeners, bound but not yet serving.
+/// The listeners, bound but not yet serving.
 ///
 /// Binding and serving are split so that the caller can announce readiness only once every
 /// socket of every task is bound.
 pub struct HttpListeners {
     web: TcpListener,
-    signalling: TcpListener,
     colibri: Option<TcpListener>,
     colibri_ws: bool,
     addrs: BoundAddrs,
@@ -64,7 +60,7 @@ pub struct HttpListeners {
     log: Arc<RequestLog>,
 }
 
-/// Binds the three listeners. Fails with a message naming the listener and the address.
+/// Binds the listeners. Fails with a message naming the listener and the address.
 pub async fn bind(config: &HttpConfig) -> Result<HttpListeners> {
     // The marker travels in a response header, so it has to be a valid header value; checking
     // it here turns a bad `--marker` into a start-up error instead of a per-request one.
@@ -75,19 +71,16 @@ pub async fn bind(config: &HttpConfig) -> Result<HttpListeners> {
         )
     })?;
     let web = bind_one("web", config.web).await?;
-    let signalling = bind_one("signalling", config.signalling).await?;
     let colibri = match config.colibri {
         Some(a) => Some(bind_one("colibri", a).await?),
         None => None,
     };
     let addrs = BoundAddrs {
         web: web.local_addr()?,
-        signalling: signalling.local_addr()?,
         colibri: colibri.as_ref().map(|c| c.local_addr()).transpose()?,
     };
     Ok(HttpListeners {
         web,
-        signalling,
         colibri,
         colibri_ws: config.colibri_ws,
         addrs,
@@ -108,25 +101,17 @@ impl HttpListeners {
         self.addrs
     }
 
-    /// The ring of recent requests seen by all three listeners (for the control API).
+    /// The ring of recent requests seen by every listener (for the control API).
     pub fn request_log(&self) -> Arc<RequestLog> {
         Arc::clone(&self.log)
     }
 
-    /// Serves all three listeners until `shutdown` changes or its sender is dropped.
+    /// Serves every listener until `shutdown` changes or its sender is dropped.
     pub async fn run(self, shutdown: watch::Receiver<()>) -> Result<()> {
         let web = serve(
             "web",
             self.web,
             web::router(&self.marker, self.addrs.web),
-            &self.marker_header,
-            &self.log,
-            shutdown.clone(),
-        );
-        let signalling = serve(
-            "signalling",
-            self.signalling,
-            signalling::router(),
             &self.marker_header,
             &self.log,
             shutdown.clone(),
@@ -147,7 +132,7 @@ impl HttpListeners {
                 None => Ok(()),
             }
         };
-        tokio::try_join!(web, signalling, colibri)?;
+        tokio::try_join!(web, colibri)?;
         Ok(())
     }
 }

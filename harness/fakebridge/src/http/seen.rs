@@ -31,7 +31,7 @@ pub const LOG_CAPACITY: usize = 256;
 /// One request as the backend received it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeenRequest {
-    /// Which listener took it: `web`, `signalling` or `colibri`.
+    /// Which listener took it: `web` or `colibri`.
     pub listener: &'static str,
     pub method: String,
     /// The request target exactly as received (path and query, not percent-decoded).

@@ -8,10 +8,7 @@ use axum::extract::State;
 use axum::http::header::{ALLOW, CONTENT_TYPE, HOST, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Router;
-
-use super::signalling;
 
 struct Pages {
     front: String,
@@ -38,12 +35,7 @@ pub(super) fn router(marker: &str, own_addr: SocketAddr) -> Router {
         ),
         own_addr,
     });
-    Router::new()
-        // A BOSH POST that reaches the web listener (nginx location missing or mis-ordered)
-        // is still echoed, so the check can tell "wrong backend" from "no backend".
-        .route("/http-bind", post(signalling::bosh_echo).fallback(page))
-        .fallback(page)
-        .with_state(pages)
+    Router::new().fallback(page).with_state(pages)
 }
 
 async fn page(

@@ -2,6 +2,8 @@
 //! redirects stay on the FQDN.
 
 use crate::checks::{Ctx, Verdict};
+use jc_harness::probe::http::HttpFacts;
+use jc_harness::probe::xmpp;
 
 /// proxy/backend/1
 pub async fn proxy_backend_1(ctx: &Ctx<'_>) -> Verdict {
@@ -24,9 +26,8 @@ pub async fn proxy_backend_1(ctx: &Ctx<'_>) -> Verdict {
 }
 
 /// Words for a response that did not come from the backend.
-pub(super) fn explain(ctx: &Ctx<'_>, f: &jc_harness::probe::http::HttpFacts) -> String {
-    let body = f.body_text();
-    let hint = if body.contains("Proxy Error") || f.status == 502 || f.status == 500 {
+pub(super) fn explain(ctx: &Ctx<'_>, f: &HttpFacts) -> String {
+    let hint = if is_proxy_error(f) {
         ": the proxy could not talk to the backend over HTTPS (is SSLProxyEngine on, and does it trust the backend's certificate?)"
     } else if !ctx.from_backend(f) {
         ": the answer did not come from the bridge host"
@@ -36,9 +37,14 @@ pub(super) fn explain(ctx: &Ctx<'_>, f: &jc_harness::probe::http::HttpFacts) -> 
     format!("{}{hint}", f.summary())
 }
 
+/// The proxy's own error page: it could not reach (or did not trust) the backend.
+fn is_proxy_error(f: &HttpFacts) -> bool {
+    f.body_text().contains("Proxy Error") || f.status == 502 || f.status == 500
+}
+
 /// proxy/backend/2
 pub async fn proxy_backend_2(ctx: &Ctx<'_>) -> Verdict {
-    let expected = "/config.js, /SomeRoom and a BOSH POST to /http-bind reach the backend with method, path and body intact".to_string();
+    let expected = "/config.js, /SomeRoom and a BOSH POST to /http-bind reach the backend with method, path and body intact (prosody answers the BOSH session request with a session)".to_string();
     let mut problems = Vec::new();
     let mut seen = Vec::new();
     for target in ["/config.js", "/SomeRoom"] {
@@ -63,30 +69,42 @@ pub async fn proxy_backend_2(ctx: &Ctx<'_>) -> Verdict {
             }
         }
     }
-    let body =
-        b"<body rid='1' xmlns='http://jabber.org/protocol/httpbind' to='meet.lab.test'/>".to_vec();
+    // The web client's first BOSH request (XEP-0124 section 7.1, XEP-0206 section 6): only a
+    // request that reached prosody with method, path and body intact gets a session back; a
+    // re-encoded or cut body is refused (`bad-request`) or never completes.
+    let fqdn = ctx.fqdn();
+    let rid = rand::random_range(1u64..1 << 40);
+    let wait = ctx.budgets.http.as_secs().max(1);
+    let body = xmpp::bosh_session_request(fqdn, rid, wait).into_bytes();
     match ctx
         .http
-        .request("POST", "https", "/http-bind", Some(body.clone()))
+        .request("POST", "https", "/http-bind", Some(body))
         .await
     {
         Err(e) => problems.push(format!("POST /http-bind: {e}")),
-        Ok(f) if !ctx.from_backend(&f) => {
-            problems.push(format!("POST /http-bind: {}", explain(ctx, &f)))
-        }
-        Ok(f) => {
-            let (m, u) = (
+        Ok(f) => match xmpp::parse_bosh_session(&f.body) {
+            Ok(session) if f.status == 200 && session.from.as_deref() == Some(fqdn) => seen.push(
+                format!("POST /http-bind (BOSH session request) -> prosody created a session from {fqdn}"),
+            ),
+            Ok(session) => problems.push(format!(
+                "POST /http-bind: {} with a session from {}",
+                f.status,
+                session.from.as_deref().unwrap_or("no one")
+            )),
+            Err(_) if ctx.from_backend(&f) => problems.push(format!(
+                "POST /http-bind: {} from the bridge host's web app, which saw {} {}: the request never reached prosody",
+                f.status,
                 f.header("x-jc-seen-method").unwrap_or(""),
-                f.header("x-jc-seen-uri").unwrap_or(""),
-            );
-            if f.status != 200 || m != "POST" || u != "/http-bind" || f.body != body {
-                problems.push(format!("POST /http-bind: {} and the backend saw {m} {u} with {} of {} body bytes echoed intact", f.status, if f.body == body { "all" } else { "not all" }, body.len()));
-            } else {
-                seen.push(
-                    "POST /http-bind -> backend saw POST /http-bind, body echoed intact".into(),
-                );
+                f.header("x-jc-seen-uri").unwrap_or("")
+            )),
+            Err(_) if is_proxy_error(&f) => {
+                problems.push(format!("POST /http-bind: {}", explain(ctx, &f)))
             }
-        }
+            Err(e) => problems.push(format!(
+                "POST /http-bind: {}, and {e}: the BOSH request did not reach prosody intact",
+                f.status
+            )),
+        },
     }
     if problems.is_empty() {
         Verdict::pass(expected, seen.join("; "))

@@ -1,45 +1,103 @@
 //! proxy/websocket/*: websocket upgrades through the proxy.
 
 use crate::checks::{Ctx, Verdict};
-use jc_harness::probe::ws;
+use jc_harness::probe::{ws, xmpp};
 use std::net::SocketAddr;
 
-async fn websocket(ctx: &Ctx<'_>, path: &str) -> Verdict {
-    let expected = format!(
-        "a WebSocket upgrade at wss://{}{path} completes (101) and a frame round-trips",
-        ctx.fqdn()
-    );
+/// prosody's mod_websocket page for a GET that is not an upgrade (`websocket_get_response_text`
+/// in prosody 0.12 `plugins/mod_websocket.lua`): what a proxy that drops `Upgrade` gets.
+const PROSODY_PLAIN_GET: &str =
+    "It works! Now point your WebSocket client to this URL to connect to Prosody.";
+
+/// What goes through the upgraded connection, and what must come back.
+enum Exchange {
+    /// The web client's first XMPP frame: an RFC 7395 `<open/>` that prosody answers with its
+    /// own `<open/>` from the FQDN.
+    XmppOpen,
+    /// A text frame the bridge's colibri websocket echoes.
+    Echo,
+}
+
+async fn websocket(ctx: &Ctx<'_>, path: &str, exchange: Exchange) -> Verdict {
+    let fqdn = ctx.fqdn();
+    let (expected, msg) = match exchange {
+        Exchange::XmppOpen => (
+            format!("a WebSocket upgrade at wss://{fqdn}{path} completes (101) and prosody answers the client's RFC 7395 <open/> with a stream <open/> from {fqdn}"),
+            xmpp::ws_open(fqdn),
+        ),
+        Exchange::Echo => (
+            format!("a WebSocket upgrade at wss://{fqdn}{path} completes (101) and a frame round-trips"),
+            format!("jc-echo {}", ctx.lab.marker),
+        ),
+    };
     let dest = SocketAddr::new(ctx.lab.plan.public_ip.into(), 443);
-    let msg = format!("jc-echo {}", ctx.lab.marker);
-    match ws::exchange(
-        &ctx.lab.guard(),
-        dest,
-        ctx.fqdn(),
-        path,
-        &msg,
-        ctx.budgets.http,
-    )
-    .await
-    {
-        Err(e) => Verdict::fail(expected, e),
-        Ok(f) if f.status == 101 && f.echo.as_deref() == Some(msg.as_str()) => {
-            Verdict::pass(expected, "101, frame echoed")
-        }
-        Ok(f) => {
-            let mut actual = f
-                .problem
-                .unwrap_or_else(|| format!("{}: the frame did not come back intact", f.status));
-            if f.status == 200 {
-                actual.push_str(": the backend saw a plain GET, so the proxy dropped the Upgrade header (proxy this path with mod_proxy_wstunnel, e.g. `ProxyPass /xmpp-websocket wss://BRIDGE/xmpp-websocket`, or `upgrade=websocket`)");
+    let facts = ws::exchange(&ctx.lab.guard(), dest, fqdn, path, &msg, ctx.budgets.http).await;
+    let f = match facts {
+        Err(e) => return Verdict::fail(expected, e),
+        Ok(f) => f,
+    };
+    if f.status == 101 {
+        if let Some(reply) = &f.reply {
+            match exchange {
+                Exchange::XmppOpen => match xmpp::parse_ws_open(reply) {
+                    Ok(open) if open.from == fqdn => {
+                        return Verdict::pass(
+                            expected,
+                            format!("101, prosody opened a stream from {}", open.from),
+                        )
+                    }
+                    Ok(open) => {
+                        return Verdict::fail(
+                            expected,
+                            format!("101, but the stream was opened from {}", open.from),
+                        )
+                    }
+                    Err(e) => return Verdict::fail(expected, format!("101, but {e}")),
+                },
+                Exchange::Echo if *reply == msg => {
+                    return Verdict::pass(expected, "101, frame echoed")
+                }
+                Exchange::Echo => {}
             }
-            Verdict::fail(expected, actual)
         }
     }
+    let mut actual = f
+        .problem
+        .unwrap_or_else(|| format!("{}: the frame did not come back intact", f.status));
+    if f.status == 200 {
+        if f.body
+            .as_deref()
+            .is_some_and(|b| b.contains(PROSODY_PLAIN_GET))
+        {
+            actual = format!(
+                "the upgrade was answered 200 OK instead of 101, with prosody's page for a plain GET (\"{PROSODY_PLAIN_GET}\")"
+            );
+        }
+        actual.push_str(&format!(
+            ": the backend saw a plain GET, so {DROPPED_UPGRADE}"
+        ));
+    } else if f.status != 101 && matches!(exchange, Exchange::XmppOpen) {
+        // prosody upgrades on `Sec-WebSocket-Key` alone (mod_websocket.lua), so a handshake
+        // whose Upgrade header the proxy dropped gets a 101 from prosody that nginx, which saw
+        // no Upgrade, never passes on: the client waits. A plain GET tells that apart from a
+        // backend that is not there.
+        if let Ok(plain) = ctx.http.get("https", path).await {
+            if plain.status == 200 && plain.body_text().contains(PROSODY_PLAIN_GET) {
+                actual.push_str(&format!(
+                    ", while a plain GET of {path} gets prosody's 200 page (\"{PROSODY_PLAIN_GET}\"): the backend answers but the handshake never completes, as when {DROPPED_UPGRADE}"
+                ));
+            }
+        }
+    }
+    Verdict::fail(expected, actual)
 }
+
+/// The usual cause of a websocket that reaches the backend as a plain request, and its fix.
+const DROPPED_UPGRADE: &str = "the proxy dropped the Upgrade header (proxy this path with mod_proxy_wstunnel, e.g. `ProxyPass /xmpp-websocket wss://BRIDGE/xmpp-websocket`, or `upgrade=websocket`)";
 
 /// proxy/websocket/1
 pub async fn proxy_websocket_1(ctx: &Ctx<'_>) -> Verdict {
-    websocket(ctx, "/xmpp-websocket").await
+    websocket(ctx, "/xmpp-websocket", Exchange::XmppOpen).await
 }
 
 /// proxy/websocket/2: only where the bridge serves colibri websockets, as JVB reads its config
@@ -48,5 +106,10 @@ pub async fn proxy_websocket_2(ctx: &Ctx<'_>) -> Verdict {
     if let Some(why) = ctx.lab.rendered.websockets.why_not() {
         return Verdict::skip(why);
     }
-    websocket(ctx, "/colibri-ws/jvb-1/conference-1/endpoint-1").await
+    websocket(
+        ctx,
+        "/colibri-ws/jvb-1/conference-1/endpoint-1",
+        Exchange::Echo,
+    )
+    .await
 }
