@@ -84,6 +84,8 @@ pub struct Lab {
     pub acme: AcmeToken,
     /// The fake backend's marker: proves a page came from the bridge host.
     pub marker: String,
+    /// prosody's secret for the focus stand-in's component connection (XEP-0114).
+    focus_secret: String,
     pub up_ms: u128,
     docker: Docker,
     /// Each role's container id.
@@ -143,6 +145,7 @@ impl Lab {
                 dir: String::new(),
             },
             marker: format!("jc-{}", random_hex(16)),
+            focus_secret: random_hex(32),
             up_ms: 0,
             docker: docker.clone(),
             containers: HashMap::new(),

@@ -7,10 +7,6 @@ use super::Lab;
 use crate::pki::CertKey;
 use crate::profile::{self, BackendCert, ProxyCert, StandIn};
 
-/// Whether the bridge host starts the focus stand-in (`jitsi-conformance fake-bridge focus`):
-/// its entry script does when `/jc/focus.args` exists. Enabled when fake-bridge focus lands.
-const FOCUS_STAND_IN: bool = false;
-
 impl Lab {
     pub(super) fn write_files(&self) -> std::io::Result<()> {
         let fixtures = crate::fixtures::root().join("lab");
@@ -129,7 +125,8 @@ impl Lab {
         put: &dyn Fn(&str, &str) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let fqdn = &self.plan.fqdn;
-        let secret = super::random_hex(32);
+        // One per lab, not per write: a reused lab's bridge files stay equal (see reuse.rs).
+        let secret = &self.focus_secret;
         // The profile's prosody config names the external services, which only a profile with
         // TURN hands out; TurnSetup has read it already there, so it parses.
         let operator = self
@@ -146,10 +143,11 @@ impl Lab {
                 fqdn,
                 self.rendered.turn.as_ref(),
                 operator.as_ref(),
-                &secret,
+                secret,
             ),
         )?;
-        if FOCUS_STAND_IN {
+        // The focus stand-in: the bridge host's entry script starts it from these arguments.
+        {
             let component = format!("127.0.0.1:{}", prosody::COMPONENT_PORT);
             let muc = format!("conference.{fqdn}");
             let args = [
@@ -160,7 +158,7 @@ impl Lab {
                 "--component-addr",
                 &component,
                 "--secret",
-                &secret,
+                secret,
                 "--control",
                 "127.0.0.1:8080",
             ];
