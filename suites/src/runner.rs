@@ -4,7 +4,7 @@
 use crate::catalogue::{glob_match, Check, CATALOGUE};
 use crate::checks::{Budgets, Ctx, Finding, Verdict};
 use crate::report::{CheckReport, Severity, Status};
-use jc_harness::lab::Lab;
+use crate::target::Target;
 use std::time::Instant;
 
 pub fn selected(only: &[String]) -> Vec<&'static Check> {
@@ -39,9 +39,9 @@ async fn run_one(check: &Check, ctx: &Ctx<'_>) -> CheckReport {
     }
 }
 
-/// Runs `checks` against `lab`; results in catalogue order.
-pub async fn run(lab: &Lab, checks: &[&'static Check]) -> Vec<CheckReport> {
-    let ctx = match Ctx::new(lab, Budgets::from_env()) {
+/// Runs `checks` against `target`; results in catalogue order.
+pub async fn run(target: Target<'_>, checks: &[&'static Check]) -> Vec<CheckReport> {
+    let ctx = match Ctx::new(target, Budgets::from_env()) {
         Ok(c) => c,
         Err(e) => {
             return checks

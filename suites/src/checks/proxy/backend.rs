@@ -4,20 +4,36 @@
 use crate::checks::{Ctx, Verdict};
 
 /// proxy/backend/1
+/// (live: a site has no marker, so any 200 HTML page that loads config.js, as Jitsi's does)
 pub async fn proxy_backend_1(ctx: &Ctx<'_>) -> Verdict {
+    let Some(lab) = ctx.lab() else {
+        return live_front_page(ctx).await;
+    };
     let expected = format!(
         "GET {} answers 200 with the bridge host's front page (marker {})",
         ctx.https_url("/"),
-        ctx.lab.marker
+        lab.marker
     );
     match ctx.http.get("https", "/").await {
         Err(e) => Verdict::fail(expected, e),
         Ok(f)
-            if f.status == 200
-                && f.body_text()
-                    .contains(&format!("jc-marker:{}", ctx.lab.marker)) =>
+            if f.status == 200 && f.body_text().contains(&format!("jc-marker:{}", lab.marker)) =>
         {
             Verdict::pass(expected, "200 with the bridge host's front page")
+        }
+        Ok(f) => Verdict::fail(expected, explain(ctx, &f)),
+    }
+}
+
+async fn live_front_page(ctx: &Ctx<'_>) -> Verdict {
+    let expected = format!(
+        "GET {} answers 200 with Jitsi Meet's page (HTML that loads config.js)",
+        ctx.https_url("/")
+    );
+    match ctx.http.get("https", "/").await {
+        Err(e) => Verdict::fail(expected, e),
+        Ok(f) if f.status == 200 && f.body_text().contains("config.js") => {
+            Verdict::pass(expected, "200 with a page that loads config.js")
         }
         Ok(f) => Verdict::fail(expected, explain(ctx, &f)),
     }
@@ -28,7 +44,7 @@ pub(super) fn explain(ctx: &Ctx<'_>, f: &jc_harness::probe::http::HttpFacts) -> 
     let body = f.body_text();
     let hint = if body.contains("Proxy Error") || f.status == 502 || f.status == 500 {
         ": the proxy could not talk to the backend over HTTPS (is SSLProxyEngine on, and does it trust the backend's certificate?)"
-    } else if !ctx.from_backend(f) {
+    } else if ctx.lab().is_some() && !ctx.from_backend(f) {
         ": the answer did not come from the bridge host"
     } else {
         ""
@@ -38,6 +54,9 @@ pub(super) fn explain(ctx: &Ctx<'_>, f: &jc_harness::probe::http::HttpFacts) -> 
 
 /// proxy/backend/2
 pub async fn proxy_backend_2(ctx: &Ctx<'_>) -> Verdict {
+    if ctx.lab().is_none() {
+        return live_backend_2(ctx).await;
+    }
     let expected = "/config.js, /SomeRoom and a BOSH POST to /http-bind reach the backend with method, path and body intact".to_string();
     let mut problems = Vec::new();
     let mut seen = Vec::new();
@@ -95,8 +114,52 @@ pub async fn proxy_backend_2(ctx: &Ctx<'_>) -> Verdict {
     }
 }
 
+/// A live site records nothing for us: `/config.js` must be Jitsi's (it sets hosts.domain),
+/// `/SomeRoom` the app's page, and a BOSH POST must get a BOSH `<body>` back (prosody's session
+/// creation answer carries `sid=`).
+async fn live_backend_2(ctx: &Ctx<'_>) -> Verdict {
+    let expected = "/config.js (setting hosts.domain), /SomeRoom (200) and a BOSH POST to /http-bind (a <body> answer) reach the backend".to_string();
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    match ctx.http.get("https", "/config.js").await {
+        Err(e) => problems.push(format!("GET /config.js: {e}")),
+        Ok(f) if f.status == 200 && f.body_text().contains("domain") => {
+            seen.push("GET /config.js -> 200 with hosts.domain".to_string())
+        }
+        Ok(f) => problems.push(format!("GET /config.js: {}", explain(ctx, &f))),
+    }
+    match ctx.http.get("https", "/SomeRoom").await {
+        Err(e) => problems.push(format!("GET /SomeRoom: {e}")),
+        Ok(f) if f.status == 200 => seen.push("GET /SomeRoom -> 200".to_string()),
+        Ok(f) => problems.push(format!("GET /SomeRoom: {}", explain(ctx, &f))),
+    }
+    let body = format!(
+        "<body rid='1' xmlns='http://jabber.org/protocol/httpbind' to='{}' wait='1' hold='1' ver='1.6'/>",
+        ctx.fqdn()
+    );
+    match ctx
+        .http
+        .request("POST", "https", "/http-bind", Some(body.into_bytes()))
+        .await
+    {
+        Err(e) => problems.push(format!("POST /http-bind: {e}")),
+        Ok(f) if f.status == 200 && f.body_text().contains("<body") => {
+            seen.push("POST /http-bind -> 200 with a BOSH <body>".to_string())
+        }
+        Ok(f) => problems.push(format!("POST /http-bind: {}", explain(ctx, &f))),
+    }
+    if problems.is_empty() {
+        Verdict::pass(expected, seen.join("; "))
+    } else {
+        Verdict::fail(expected, problems.join("; "))
+    }
+}
+
 /// proxy/backend/3
 pub async fn proxy_backend_3(ctx: &Ctx<'_>) -> Verdict {
+    let Some(lab) = ctx.lab() else {
+        return super::super::lab_only("needs a redirect the backend is known to issue (the lab's /static); a live site's are not known");
+    };
     let want = ctx.https_url("/static/");
     let expected = format!(
         "the backend's redirect of /static reaches the client as a 3xx with Location: {want}"
@@ -106,7 +169,7 @@ pub async fn proxy_backend_3(ctx: &Ctx<'_>) -> Verdict {
         Ok(f) => {
             let loc = f.header("location").unwrap_or("");
             let mut actual = f.summary();
-            if loc.contains(&ctx.lab.plan.bridge_ip.to_string()) {
+            if loc.contains(&lab.plan.bridge_ip.to_string()) {
                 actual.push_str(": the backend's internal address leaks (ProxyPassReverse / https://BRIDGE/ rewrites it)");
             } else if !ctx.from_backend(&f) {
                 actual = explain(ctx, &f);
