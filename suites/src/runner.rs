@@ -1,5 +1,5 @@
-//! Runs the catalogue against a lab: independent checks concurrently, the ones that change the
-//! lab alone at the end; a failed SHOULD becomes a warning.
+//! Runs the catalogue against a target (a lab or a live site): independent checks concurrently,
+//! the ones that change the lab alone at the end; a failed SHOULD becomes a warning.
 
 use crate::catalogue::{glob_match, Check, CATALOGUE};
 use crate::checks::{Budgets, Ctx, Finding, Verdict};

@@ -113,12 +113,6 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(target: Target<'a>, budgets: Budgets) -> Result<Self, String> {
-        let ctx = |http| Ctx {
-            target,
-            http,
-            budgets,
-            allocation: tokio::sync::OnceCell::new(),
-        };
         let http = match target {
             Target::Lab(lab) => HttpProbe::new(
                 &lab.guard(),
