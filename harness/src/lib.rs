@@ -5,6 +5,7 @@
 //! that the suite's checks turn into verdicts.
 
 pub mod browser;
+pub mod destinations;
 pub mod error;
 pub mod fixtures;
 pub mod host;

@@ -4,6 +4,7 @@
 //! Docker itself arbitrates between concurrent processes: creating a network on a subnet that
 //! another lab holds fails, and the lab then tries the next slot.
 
+pub use crate::destinations::Destinations;
 use ipnet::Ipv4Net;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -170,8 +171,10 @@ impl AddressPlan {
     /// The lab's guard for packets the internet client sends.
     pub fn guard(&self) -> Guard {
         Guard {
-            wan: self.wan,
-            client_ip: self.client_ip,
+            scope: Scope::Lab {
+                wan: self.wan,
+                client_ip: self.client_ip,
+            },
         }
     }
 
@@ -193,35 +196,79 @@ impl AddressPlan {
 
 /// Refused before anything was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refused to send to {dest}: outside the lab's public network {wan} (the internet client only talks to the lab's wan side)")]
+#[error("refused to send to {dest}: {why}")]
 pub struct OutsideLab {
     pub dest: IpAddr,
-    pub wan: Ipv4Net,
+    /// Which rule refused it.
+    pub why: String,
 }
 
-/// The internet client's socket-level guard: every probe asks it before it sends. The client
-/// behaves like a host on the internet, so only addresses on the lab's wan are allowed, even
-/// though the Docker host also sits on the lan bridge.
-#[derive(Clone, Copy, Debug)]
+/// The internet client's socket-level guard: every probe asks it before it sends. In a lab the
+/// client behaves like a host on the internet, so only addresses on the lab's wan are allowed,
+/// even though the Docker host also sits on the lan bridge. In a live probe the
+/// [`Destinations`] policy decides, and records what it let through (SPEC section 11).
+#[derive(Clone, Debug)]
 pub struct Guard {
-    wan: Ipv4Net,
-    client_ip: Ipv4Addr,
+    scope: Scope,
+}
+
+#[derive(Clone, Debug)]
+enum Scope {
+    Lab { wan: Ipv4Net, client_ip: Ipv4Addr },
+    Live(std::sync::Arc<Destinations>),
 }
 
 impl Guard {
-    pub fn check(&self, dest: SocketAddr) -> Result<SocketAddr, OutsideLab> {
-        match dest.ip() {
-            IpAddr::V4(v4) if self.wan.contains(&v4) && v4 != self.client_ip => Ok(dest),
-            ip => Err(OutsideLab {
-                dest: ip,
-                wan: self.wan,
-            }),
+    /// A live probe's guard: `policy` decides and keeps the list of destinations.
+    pub fn live(policy: std::sync::Arc<Destinations>) -> Guard {
+        Guard {
+            scope: Scope::Live(policy),
         }
     }
 
-    /// The address probes bind to, so packets leave as the internet client.
+    pub fn check(&self, dest: SocketAddr) -> Result<SocketAddr, OutsideLab> {
+        match &self.scope {
+            Scope::Lab { wan, client_ip } => match dest.ip() {
+                IpAddr::V4(v4) if wan.contains(&v4) && v4 != *client_ip => Ok(dest),
+                ip => Err(OutsideLab {
+                    dest: ip,
+                    why: format!("outside the lab's public network {wan} (the internet client only talks to the lab's wan side)"),
+                }),
+            },
+            Scope::Live(policy) => policy
+                .admit(dest)
+                .map(|()| dest)
+                .map_err(|why| OutsideLab {
+                    dest: dest.ip(),
+                    why,
+                }),
+        }
+    }
+
+    /// The address probes bind to, so packets leave as the internet client (a live probe
+    /// leaves the choice to the host's routes).
     pub fn client_ip(&self) -> Ipv4Addr {
-        self.client_ip
+        match &self.scope {
+            Scope::Lab { client_ip, .. } => *client_ip,
+            Scope::Live(_) => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The address an ICE agent gathers: the lab's client address, or in a live probe the
+    /// host's own address on the route towards `toward` (asked of the kernel by connecting a
+    /// UDP socket, which sends nothing).
+    pub fn gather_ip(&self, toward: SocketAddr) -> std::io::Result<Ipv4Addr> {
+        match &self.scope {
+            Scope::Lab { client_ip, .. } => Ok(*client_ip),
+            Scope::Live(_) => {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+                s.connect(toward)?;
+                match s.local_addr()?.ip() {
+                    IpAddr::V4(v4) => Ok(v4),
+                    IpAddr::V6(_) => Err(std::io::Error::other("no IPv4 route to the site")),
+                }
+            }
+        }
     }
 
     /// A TCP connection to a lab address, with the guard and a deadline.
@@ -232,7 +279,7 @@ impl Guard {
     ) -> std::io::Result<tokio::net::TcpStream> {
         let dest = self.check(dest).map_err(std::io::Error::other)?;
         let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(self.client_ip.into(), 0))?;
+        socket.bind(SocketAddr::new(self.client_ip().into(), 0))?;
         match tokio::time::timeout(timeout, socket.connect(dest)).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(

@@ -99,6 +99,27 @@ fn fqdn_arg(s: &str) -> Result<String, String> {
     jc_harness::site::files::check_fqdn(s)
 }
 
+/// `https://FQDN` or `https://FQDN/`: the FQDN.
+fn site_url(s: &str) -> Result<String, String> {
+    let host = s
+        .strip_prefix("https://")
+        .ok_or("the site is given as https://FQDN")?;
+    let host = host.strip_suffix('/').unwrap_or(host);
+    if host.contains(['/', ':', '?', '#', '@']) {
+        return Err("the site is given as https://FQDN, with no port, path or query".into());
+    }
+    fqdn_arg(host)
+}
+
+/// `NAME:IP`.
+fn resolve_arg(s: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, ip) = s.split_once(':').ok_or("expected NAME:IP")?;
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IP address (expected NAME:IP)"))?;
+    Ok((fqdn_arg(name)?, ip))
+}
+
 impl SiteArgs {
     fn files(self) -> Option<jc_harness::site::OperatorFiles> {
         let vhost = self.vhost?;
@@ -156,6 +177,39 @@ pub enum Command {
         fixtures: Option<PathBuf>,
         #[command(flatten)]
         site: Box<SiteArgs>,
+    },
+    /// Check a running deployment from here (the internet side), with no lab (SPEC section 11).
+    Probe {
+        /// The site, `https://FQDN` (no path).
+        #[arg(value_name = "URL", value_parser = site_url)]
+        url: String,
+        /// Resolve NAME to IP instead of asking the system resolver (repeatable). The address is
+        /// then named: the probe may send there even in private or documentation space.
+        #[arg(long, value_name = "NAME:IP", value_parser = resolve_arg)]
+        resolve: Vec<(String, std::net::IpAddr)>,
+        /// PEM roots the site's certificate must verify to (default: the public roots).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// The public address the bridge should advertise (default: the FQDN's address).
+        #[arg(long, value_name = "IP")]
+        expect_public_ip: Option<std::net::Ipv4Addr>,
+        /// The bridge's own (LAN) address (default: not judged).
+        #[arg(long, value_name = "IP")]
+        expect_bridge_ip: Option<std::net::Ipv4Addr>,
+        /// Judge ICE-TCP (nat/tcp/1, ice/candidates/4).
+        #[arg(long, value_parser = ["on", "off"], default_value = "off")]
+        tcp: String,
+        /// The room to join (default: a random one).
+        #[arg(long, value_name = "NAME")]
+        room: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Also write report.json, report.md and junit.xml into DIR.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only the checks whose id matches GLOB (repeatable; `*` is a wildcard).
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
     },
     /// Cross-file findings in your own files, with no lab: exit 0 clean, 1 findings, 2 bad input.
     Lint {
@@ -314,6 +368,44 @@ async fn dispatch(cmd: Command) -> i32 {
             i32::from(!facts.ok)
         }
         Command::Lint { format, site } => lint(format, site.files()),
+        Command::Probe {
+            url,
+            resolve,
+            ca,
+            expect_public_ip,
+            expect_bridge_ip,
+            tcp,
+            room,
+            format,
+            out,
+            only,
+        } => {
+            let ca_pem = match ca.map(|f| {
+                std::fs::read_to_string(&f).map_err(|e| format!("--ca {}: {e}", f.display()))
+            }) {
+                None => None,
+                Some(Ok(pem)) => Some(pem),
+                Some(Err(message)) => {
+                    return fail(
+                        format,
+                        &RunError {
+                            kind: "usage",
+                            message,
+                        },
+                    )
+                }
+            };
+            let options = crate::target::live::LiveOptions {
+                fqdn: url,
+                resolve,
+                ca_pem,
+                expect_public_ip,
+                expect_bridge_ip,
+                ice_tcp: tcp == "on",
+                room,
+            };
+            probe(options, only, format, out).await
+        }
         Command::Lab {
             profile,
             fault,
@@ -370,6 +462,52 @@ fn fail(format: Format, e: &RunError) -> i32 {
     2
 }
 
+async fn probe(
+    options: crate::target::live::LiveOptions,
+    only: Vec<String>,
+    format: Format,
+    out: Option<PathBuf>,
+) -> i32 {
+    let checks = crate::runner::selected(&only);
+    if checks.is_empty() {
+        return fail(
+            format,
+            &RunError {
+                kind: "usage",
+                message: format!(
+                    "--only {} matches no check (see `jitsi-conformance list`)",
+                    only.join(" ")
+                ),
+            },
+        );
+    }
+    match crate::probe::run(options, &checks).await {
+        Ok(report) => report_out(&report, format, out),
+        Err(e) if e.kind == "interrupted" => {
+            eprintln!("jitsi-conformance: {}", e.message);
+            130
+        }
+        Err(e) => fail(format, &e),
+    }
+}
+
+/// Writes `--out`, prints the report; the run's exit code.
+fn report_out(report: &Report, format: Format, out: Option<PathBuf>) -> i32 {
+    if let Some(dir) = out {
+        if let Err(e) = write_out(&dir, report) {
+            return fail(
+                format,
+                &RunError {
+                    kind: "output",
+                    message: format!("{}: {e}", dir.display()),
+                },
+            );
+        }
+    }
+    print!("{}", render(report, format));
+    report.exit_code()
+}
+
 async fn lab(opts: RunOptions, format: Format, out: Option<PathBuf>) -> i32 {
     let outcome = match run::run(&opts).await {
         Ok(o) => o,
@@ -389,7 +527,7 @@ async fn lab(opts: RunOptions, format: Format, out: Option<PathBuf>) -> i32 {
     }
     print!("{}", render(report, format));
     if let Some(k) = outcome.kept {
-        eprintln!("{k}");
+        eprintln!("{}", k.message());
     }
     report.exit_code()
 }

@@ -3,6 +3,8 @@
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
+pub mod probe;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod target;

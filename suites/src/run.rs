@@ -103,8 +103,8 @@ pub struct Outcome {
     /// The lab's own values and their names (addresses by role, the backend's marker), for
     /// redacted snapshots.
     pub values: Vec<(String, String)>,
-    /// With `keep`: how to reach and remove the lab.
-    pub kept: Option<String>,
+    /// With `keep`: how to reach, probe and remove the lab.
+    pub kept: Option<jc_harness::lab::Kept>,
 }
 
 /// Images are checked once per process: parallel runs (tests, the fault catalogue) must not
@@ -171,7 +171,9 @@ pub async fn run(opts: &RunOptions) -> Result<Outcome, RunError> {
     let (lab, images_ms) = start_profile(opts, profile).await?;
     let mut outcome = evaluate(&lab, opts, &checks, prepared.as_ref(), images_ms).await;
     if opts.keep {
-        outcome.kept = Some(lab.keep());
+        let kept = lab.keep();
+        outcome.report.kept = Some(kept.clone());
+        outcome.kept = Some(kept);
     } else if opts.detach_teardown {
         let t = Instant::now();
         match lab.hand_off().await {
@@ -196,7 +198,7 @@ async fn evaluate(
     images_ms: u64,
 ) -> Outcome {
     let t = Instant::now();
-    let mut results = runner::run(lab, checks).await;
+    let mut results = runner::run(crate::target::Target::Lab(lab), checks).await;
     if let Some(p) = prepared {
         say_assumptions(&mut results, &p.assumptions);
     }
@@ -222,6 +224,10 @@ async fn evaluate(
         translation: None,
         assumptions: None,
         lint: None,
+        config_js: None,
+        contacted: None,
+        not_contacted: None,
+        kept: None,
         summary: Report::summarize(&results),
         checks: results,
         timings: Timings {

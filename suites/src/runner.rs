@@ -1,10 +1,10 @@
-//! Runs the catalogue against a lab: independent checks concurrently, the ones that change the
-//! lab alone at the end; a failed SHOULD becomes a warning.
+//! Runs the catalogue against a target (a lab or a live site): independent checks concurrently,
+//! the ones that change the lab alone at the end; a failed SHOULD becomes a warning.
 
 use crate::catalogue::{glob_match, Check, CATALOGUE};
 use crate::checks::{Budgets, Ctx, Finding, Verdict};
 use crate::report::{CheckReport, Severity, Status};
-use jc_harness::lab::Lab;
+use crate::target::Target;
 use std::time::Instant;
 
 pub fn selected(only: &[String]) -> Vec<&'static Check> {
@@ -39,9 +39,9 @@ async fn run_one(check: &Check, ctx: &Ctx<'_>) -> CheckReport {
     }
 }
 
-/// Runs `checks` against `lab`; results in catalogue order.
-pub async fn run(lab: &Lab, checks: &[&'static Check]) -> Vec<CheckReport> {
-    let ctx = match Ctx::new(lab, Budgets::from_env()) {
+/// Runs `checks` against `target`; results in catalogue order.
+pub async fn run(target: Target<'_>, checks: &[&'static Check]) -> Vec<CheckReport> {
+    let ctx = match Ctx::new(target, Budgets::from_env()) {
         Ok(c) => c,
         Err(e) => {
             return checks

@@ -53,8 +53,8 @@ async fn two_labs_run_side_by_side() {
     assert_ne!(a.plan.lan, b.plan.lan, "and its own LAN");
     let checks = jitsi_conformance::runner::selected(&opts.only);
     let (ra, rb) = tokio::join!(
-        jitsi_conformance::runner::run(&a, &checks),
-        jitsi_conformance::runner::run(&b, &checks)
+        jitsi_conformance::runner::run(jitsi_conformance::target::Target::Lab(&a), &checks),
+        jitsi_conformance::runner::run(jitsi_conformance::target::Target::Lab(&b), &checks)
     );
     for r in ra.iter().chain(rb.iter()) {
         assert_eq!(r.status, Status::Pass, "{}: {}", r.id, r.actual);

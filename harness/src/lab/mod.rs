@@ -72,6 +72,46 @@ pub struct AcmeToken {
     pub dir: String,
 }
 
+/// A lab left up by `--keep`: what `probe` needs to check it as a live site (SPEC section 11).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Kept {
+    pub lab: String,
+    #[serde(skip)]
+    pub fqdn: String,
+    /// The lab CA's PEM, on disk until the lab is removed.
+    pub ca: String,
+    /// `FQDN:IP`.
+    pub resolve: String,
+    /// ICE-TCP from the profile's manifest: `on` or `off`.
+    pub tcp: String,
+    pub public_ip: String,
+    pub bridge_ip: String,
+    /// The command that removes the lab.
+    pub remove: String,
+}
+
+impl Kept {
+    /// The `probe` command line that checks the kept lab from the internet side.
+    pub fn probe_command(&self) -> String {
+        format!(
+            "jitsi-conformance probe https://{} --resolve {} --ca {} --expect-public-ip {} --expect-bridge-ip {} --tcp {}",
+            self.fqdn, self.resolve, self.ca, self.public_ip, self.bridge_ip, self.tcp
+        )
+    }
+
+    /// How to reach, probe and remove the lab, for the terminal.
+    pub fn message(&self) -> String {
+        format!(
+            "lab {id} kept: https://{fqdn} is {ip} (the suite resolves it itself; e.g. curl --resolve {fqdn}:443:{ip} -k https://{fqdn}/)\n  shell: docker exec -it jc-{id}-proxy bash   (router, proxy, bridge)\n  probe: {probe}\n  remove: {remove}",
+            id = self.lab,
+            fqdn = self.fqdn,
+            ip = self.public_ip,
+            probe = self.probe_command(),
+            remove = self.remove
+        )
+    }
+}
+
 /// A running lab.
 pub struct Lab {
     pub id: String,
@@ -322,19 +362,31 @@ impl Lab {
         self.plan.guard()
     }
 
-    /// How to reach and remove a lab kept with `--keep`.
-    pub fn keep(mut self) -> String {
+    /// How to reach, probe and remove a lab kept with `--keep`.
+    pub fn keep(mut self) -> Kept {
         self.down = true;
         // Its process is about to exit: mark it so the next run's sweep leaves it alone.
         let _ = std::fs::write(sweep::kept_marker(&self.id), b"");
+        // The lab CA for `probe --ca`, beside the marker: `clean` removes the directory.
+        let ca = sweep::kept_marker(&self.id).with_file_name("ca.pem");
+        let _ = std::fs::write(&ca, &self.pki.root.cert_pem);
         self.containers.clear();
         sweep::unregister(&self.id);
-        format!(
-            "lab {id} kept: https://{fqdn} is {ip} (the suite resolves it itself; e.g. curl --resolve {fqdn}:443:{ip} -k https://{fqdn}/)\n  shell: docker exec -it jc-{id}-proxy bash   (router, proxy, bridge)\n  remove: jitsi-conformance clean --lab {id}",
-            id = self.id,
-            fqdn = self.plan.fqdn,
-            ip = self.plan.public_ip
-        )
+        Kept {
+            lab: self.id.clone(),
+            fqdn: self.plan.fqdn.clone(),
+            ca: ca.display().to_string(),
+            resolve: format!("{}:{}", self.plan.fqdn, self.plan.public_ip),
+            tcp: if self.profile.manifest.ice_tcp {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
+            public_ip: self.plan.public_ip.to_string(),
+            bridge_ip: self.plan.bridge_ip.to_string(),
+            remove: format!("jitsi-conformance clean --lab {}", self.id),
+        }
     }
 
     /// Hands the removal to a detached `jitsi-conformance clean --lab ID` and returns its pid,

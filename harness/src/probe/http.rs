@@ -65,7 +65,7 @@ impl HttpProbe {
             .dns_resolver(std::sync::Arc::new(super::resolver::TableResolver::lab(
                 fqdn,
                 public_ip.into(),
-                *guard,
+                guard.clone(),
             )))
             .local_address(std::net::IpAddr::V4(guard.client_ip()))
             .use_preconfigured_tls(tls)

@@ -8,6 +8,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+/// Set (to anything) to forbid the live probe's system-resolver fallback.
+pub const NO_SYSTEM_RESOLVER: &str = "JC_PROBE_NO_SYSTEM_RESOLVER";
+
 /// `meet.Example.org.` and `meet.example.org` are one name.
 pub fn normalize(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
@@ -53,6 +56,39 @@ impl TableResolver {
             system_fallback,
             allow: None,
             refused: Arc::default(),
+        }
+    }
+
+    /// The live probe's resolver: `--resolve` entries, then the system resolver unless
+    /// [`NO_SYSTEM_RESOLVER`] is set (the tests set it, so a name without an entry is an error
+    /// and no DNS query leaves the machine).
+    pub fn for_probe(entries: &[(String, IpAddr)]) -> Self {
+        Self::live(entries, std::env::var_os(NO_SYSTEM_RESOLVER).is_none())
+    }
+
+    /// One name's first IPv4 address: the table's entry, else (when allowed) the system's.
+    pub async fn resolve_v4(&self, name: &str) -> Result<std::net::Ipv4Addr, String> {
+        let ip = match self.lookup(name) {
+            Some(ip) => ip,
+            None if self.system_fallback => tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((name, 0)),
+            )
+            .await
+            .map_err(|_| format!("resolving {name} took more than 5 s"))?
+            .map_err(|e| format!("cannot resolve {name}: {e}"))?
+            .map(|a| a.ip())
+            .find(IpAddr::is_ipv4)
+            .ok_or_else(|| format!("{name} has no IPv4 address"))?,
+            None => {
+                return Err(format!(
+                    "no --resolve entry for {name} and the system resolver is off ({NO_SYSTEM_RESOLVER} is set)"
+                ))
+            }
+        };
+        match ip {
+            IpAddr::V4(v4) => Ok(v4),
+            IpAddr::V6(_) => Err(format!("{name} is {ip}: IPv6 sites are not probed yet")),
         }
     }
 

@@ -52,32 +52,37 @@ async fn allocate(ctx: &Ctx<'_>) -> Result<Allocation, String> {
 }
 
 /// A new endpoint on the bridge for a client with these credentials (and DTLS fingerprint,
-/// when it will run DTLS; never its candidates).
+/// when it will run DTLS; never its candidates), from the target's endpoint source.
 pub async fn allocate_with(
     ctx: &Ctx<'_>,
     client_ufrag: &str,
     client_pwd: &str,
     client_fingerprint: Option<&str>,
 ) -> Result<ParsedTransport, String> {
-    ctx.lab
-        .allocate_endpoint(Some(&ClientTransport {
+    ctx.endpoints()
+        .open_endpoint(&ClientTransport {
             ufrag: client_ufrag.to_string(),
             pwd: client_pwd.to_string(),
             fingerprint: client_fingerprint.map(|f| format!("sha-256 {f}")),
-        }))
+        })
         .await
         .map(|e| e.transport)
 }
 
-/// `172.30.77.10 (PROXY_IP)` — addresses named by role so reports read the same in any slot.
-pub fn named(plan: &AddressPlan, ip: &str) -> String {
-    match ip.parse::<Ipv4Addr>().ok().and_then(|a| plan.role_of(a)) {
+/// `172.30.77.10 (PROXY_IP)` — addresses named by role so reports read the same in any slot
+/// (a live site has no roles: its addresses are shown as they are).
+pub fn named(plan: Option<&AddressPlan>, ip: &str) -> String {
+    match ip
+        .parse::<Ipv4Addr>()
+        .ok()
+        .and_then(|a| plan.and_then(|p| p.role_of(a)))
+    {
         Some(role) => format!("{ip} ({role})"),
         None => ip.to_string(),
     }
 }
 
-pub fn show(plan: &AddressPlan, c: &ParsedCandidate) -> String {
+pub fn show(plan: Option<&AddressPlan>, c: &ParsedCandidate) -> String {
     let mut s = format!("{} {} {}:{}", c.protocol, c.typ, named(plan, &c.ip), c.port);
     if let Some(t) = &c.tcptype {
         s.push_str(&format!(" tcptype {t}"));
@@ -88,7 +93,7 @@ pub fn show(plan: &AddressPlan, c: &ParsedCandidate) -> String {
     s
 }
 
-pub fn list(plan: &AddressPlan, cs: &[ParsedCandidate]) -> String {
+pub fn list(plan: Option<&AddressPlan>, cs: &[ParsedCandidate]) -> String {
     if cs.is_empty() {
         return "no candidates".into();
     }
@@ -158,16 +163,19 @@ pub fn changed_after_start(out: &str) -> Vec<(String, f64)> {
 }
 
 impl BridgeFiles {
+    /// The lab bridge's files (none for a live site: they are not reachable from outside).
     pub async fn read(ctx: &Ctx<'_>) -> BridgeFiles {
+        let Some(lab) = ctx.lab() else {
+            return BridgeFiles::default();
+        };
         let cat = |path: &'static str| async move {
-            match ctx.lab.exec(Role::Bridge, &["cat", path]).await {
+            match lab.exec(Role::Bridge, &["cat", path]).await {
                 Ok((0, text)) => Some(text),
                 _ => None,
             }
         };
         let times = async {
-            match ctx
-                .lab
+            match lab
                 .exec(Role::Bridge, &["sh", "-c", STARTED_AND_MODIFIED])
                 .await
             {
@@ -213,12 +221,16 @@ impl BridgeFiles {
     }
 }
 
-/// Why there is no srflx candidate, in words an operator can act on.
+/// Why there is no srflx candidate, in words an operator can act on (a live site's files are
+/// out of reach: only what it advertised is said).
 pub fn diagnose_no_srflx(
-    plan: &AddressPlan,
+    plan: Option<&AddressPlan>,
     candidates: &[ParsedCandidate],
     files: &BridgeFiles,
 ) -> String {
+    let Some(lab_plan) = plan else {
+        return "no srflx candidate: the bridge maps no host address to a public one (NAT_HARVESTER_LOCAL_ADDRESS/PUBLIC_ADDRESS or ice4j.harvest.mapping.static-mappings)".to_string();
+    };
     let hosts: Vec<String> = candidates
         .iter()
         .filter(|c| c.typ == "host")
@@ -254,7 +266,7 @@ pub fn diagnose_no_srflx(
         } else {
             s.push_str(&format!(
                 "; set org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS={} and NAT_HARVESTER_PUBLIC_ADDRESS={} in {JVB_PROPERTIES}",
-                plan.bridge_ip, plan.public_ip
+                lab_plan.bridge_ip, lab_plan.public_ip
             ));
         }
         return s;
@@ -279,7 +291,7 @@ pub fn diagnose_no_srflx(
         return format!(
             "no srflx candidate: no host address ({hosts}) equals NAT_HARVESTER_LOCAL_ADDRESS / the mapping's local address {}; it must be the bridge's own LAN address {}",
             unmatched.join(", "),
-            plan.bridge_ip
+            lab_plan.bridge_ip
         );
     }
     if !files.changed_after_start.is_empty() {

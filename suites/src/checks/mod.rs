@@ -14,8 +14,11 @@ pub mod proxy;
 pub mod tls;
 pub mod turn;
 
+use crate::target::{EndpointSource, LiveSite, Target};
 use jc_harness::lab::Lab;
+use jc_harness::net::{AddressPlan, Guard};
 use jc_harness::probe::http::HttpProbe;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// A check's own finding, before severity turns a failed SHOULD into a warning.
@@ -98,44 +101,115 @@ impl Budgets {
     }
 }
 
-/// What every check gets: the running lab and the internet client's probes.
+/// What every check gets: its target (a lab or a live site) and the internet client's probes.
 pub struct Ctx<'a> {
-    pub lab: &'a Lab,
+    pub target: Target<'a>,
     pub http: HttpProbe,
     pub budgets: Budgets,
-    /// One endpoint allocated through the bridge's control API, shared by the nat/* and
-    /// ice/candidates/* checks (see [`bridge::allocation`]).
+    /// One endpoint, shared by the nat/* and ice/candidates/* checks (see
+    /// [`bridge::allocation`]).
     pub allocation: tokio::sync::OnceCell<Result<bridge::Allocation, String>>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(lab: &'a Lab, budgets: Budgets) -> Result<Self, String> {
-        let http = HttpProbe::new(
-            &lab.guard(),
-            lab.plan.public_ip,
-            &lab.plan.fqdn,
-            budgets.http,
-        )?;
-        Ok(Ctx {
-            lab,
-            http,
-            budgets,
-            allocation: tokio::sync::OnceCell::new(),
-        })
+    pub fn new(target: Target<'a>, budgets: Budgets) -> Result<Self, String> {
+        let http = match target {
+            Target::Lab(lab) => HttpProbe::new(
+                &lab.guard(),
+                lab.plan.public_ip,
+                &lab.plan.fqdn,
+                budgets.http,
+            )?,
+            Target::Live(site) => {
+                HttpProbe::new(&site.guard, site.site_ip, &site.options.fqdn, budgets.http)?
+            }
+        };
+        Ok(ctx(http))
+    }
+
+    /// The lab, when the target is one.
+    pub fn lab(&self) -> Option<&'a Lab> {
+        match self.target {
+            Target::Lab(lab) => Some(lab),
+            Target::Live(_) => None,
+        }
+    }
+
+    /// The live site, when the target is one.
+    pub fn live(&self) -> Option<&'a LiveSite> {
+        match self.target {
+            Target::Live(site) => Some(site),
+            Target::Lab(_) => None,
+        }
+    }
+
+    /// The lab's addresses by role (reports name them); a live site has none.
+    pub fn plan(&self) -> Option<&'a AddressPlan> {
+        self.lab().map(|l| &l.plan)
     }
 
     pub fn fqdn(&self) -> &str {
-        &self.lab.plan.fqdn
+        match self.target {
+            Target::Lab(lab) => &lab.plan.fqdn,
+            Target::Live(site) => &site.options.fqdn,
+        }
+    }
+
+    /// The site's address: where HTTP, TLS and the port scan go.
+    pub fn site_ip(&self) -> Ipv4Addr {
+        match self.target {
+            Target::Lab(lab) => lab.plan.public_ip,
+            Target::Live(site) => site.site_ip,
+        }
+    }
+
+    /// The public address the bridge should advertise and media goes to (the lab's public
+    /// address; live, `--expect-public-ip` else the FQDN's address).
+    pub fn public_ip(&self) -> Ipv4Addr {
+        match self.target {
+            Target::Lab(lab) => lab.plan.public_ip,
+            Target::Live(site) => site.media_ip(),
+        }
+    }
+
+    /// The bridge's own address, when known (live: only with `--expect-bridge-ip`).
+    pub fn bridge_ip(&self) -> Option<Ipv4Addr> {
+        match self.target {
+            Target::Lab(lab) => Some(lab.plan.bridge_ip),
+            Target::Live(site) => site.options.expect_bridge_ip,
+        }
+    }
+
+    /// The guard every send asks first.
+    pub fn guard(&self) -> Guard {
+        match self.target {
+            Target::Lab(lab) => lab.guard(),
+            Target::Live(site) => site.guard.clone(),
+        }
+    }
+
+    /// Where bridge endpoints come from.
+    pub fn endpoints(&self) -> &'a dyn EndpointSource {
+        match self.target {
+            Target::Lab(lab) => lab,
+            Target::Live(site) => site.signalling.as_ref(),
+        }
     }
 
     pub fn https_url(&self, target: &str) -> String {
         format!("https://{}{target}", self.fqdn())
     }
 
-    /// For the ICE-TCP checks: a skip when the profile has none. Decided by the manifest (or
+    /// For the ICE-TCP checks: a skip when the target has none. Decided by the manifest (or
     /// `--tcp`), never by what the bridge happens to advertise (SPEC section 3).
     pub fn skip_without_ice_tcp(&self) -> Option<Verdict> {
-        let p = &self.lab.profile;
+        let p = match self.target {
+            Target::Lab(lab) => &lab.profile,
+            Target::Live(site) => {
+                return (!site.options.ice_tcp)
+                    .then(|| Verdict::skip("ICE-TCP is judged only with --tcp on (default off)"))
+            }
+        };
         (!p.manifest.ice_tcp).then(|| {
             Verdict::skip(if p.is_operator() {
                 "your bridge has no ICE-TCP (its files do not enable it as JVB reads them, or --tcp off)".to_string()
@@ -148,8 +222,15 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Did this response come from the bridge host's backend (its per-run marker)?
+    /// Did this response come from the bridge host's backend (its per-run marker)? Live, no
+    /// marker exists: the answer is always no.
     pub fn from_backend(&self, facts: &jc_harness::probe::http::HttpFacts) -> bool {
-        facts.header("x-jc-marker") == Some(self.lab.marker.as_str())
+        self.lab()
+            .is_some_and(|lab| facts.header("x-jc-marker") == Some(lab.marker.as_str()))
     }
+}
+
+/// The skip of a check that needs the lab's insides, in a live probe.
+pub fn lab_only(why: &str) -> Verdict {
+    Verdict::skip(format!("live probe: {why}"))
 }

@@ -38,6 +38,19 @@ fn overview(out: &mut String, report: &Report) {
     if !report.lab.is_empty() {
         out.push_str(&format!("- lab: {}\n", text(&lab_line(report))));
     }
+    if let Some(c) = &report.config_js {
+        out.push_str(&format!("- config.js: {}\n", code(&c.to_string())));
+    }
+    for l in report.destination_lines() {
+        out.push_str(&format!("- {}\n", text(&l)));
+    }
+    if let Some(k) = &report.kept {
+        out.push_str(&format!(
+            "- kept: lab {}; probe it: {}\n",
+            text(&k.lab),
+            code(&k.probe_command())
+        ));
+    }
     out.push_str(&format!("- timings: {}\n\n", timings_line(report)));
     // Bold the verdict word so it stands out in a rendered issue.
     let verdict = verdict_line(report);

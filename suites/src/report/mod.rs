@@ -74,8 +74,22 @@ pub struct Report {
     pub profile: String,
     pub fault: Option<String>,
     pub target: Target,
-    /// What the lab ran: package versions (apache2, nginx, iptables), keyed by package.
+    /// What the lab ran: package versions (apache2, nginx, iptables), keyed by package. A live
+    /// probe has no lab: empty here, `null` in JSON.
+    #[serde(serialize_with = "lab_or_null", deserialize_with = "null_or_lab")]
     pub lab: BTreeMap<String, String>,
+    /// A live probe: what `/config.js` says (or why it could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_js: Option<serde_json::Value>,
+    /// A live probe: every destination it sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacted: Option<Vec<Contacted>>,
+    /// A live probe: destinations it was given or shown and did not contact, with why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contacted: Option<Vec<NotContacted>>,
+    /// `lab --keep`: what `probe` needs to check the kept lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<jc_harness::lab::Kept>,
     /// A pre-change run's roles, each declared or inferred with the lines naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<serde_json::Value>,
@@ -93,7 +107,63 @@ pub struct Report {
     pub timings: Timings,
 }
 
+/// One destination a live probe sent to (`"contacted"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contacted {
+    pub addr: String,
+    pub port: u16,
+    pub proto: String,
+    pub purpose: String,
+}
+
+/// One destination a live probe refused (private space, the prober's own subnets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotContacted {
+    pub addr: String,
+    pub port: u16,
+    pub why: String,
+}
+
+fn lab_or_null<S: serde::Serializer>(
+    lab: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if lab.is_empty() {
+        s.serialize_none()
+    } else {
+        lab.serialize(s)
+    }
+}
+
+fn null_or_lab<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
+}
+
 impl Report {
+    /// A live probe's destinations as short lines, for the text and Markdown renderers.
+    pub fn destination_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .contacted
+            .iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "contacted {}:{}/{} ({})",
+                    c.addr, c.port, c.proto, c.purpose
+                )
+            })
+            .collect();
+        out.extend(
+            self.not_contacted
+                .iter()
+                .flatten()
+                .map(|n| format!("not contacted {}:{}: {}", n.addr, n.port, n.why)),
+        );
+        out
+    }
+
     pub fn summarize(checks: &[CheckReport]) -> Summary {
         let mut s = Summary {
             total: checks.len(),

@@ -228,6 +228,19 @@ fn header(out: &mut String, report: &Report) {
     if !report.lab.is_empty() {
         out.push_str(&format!("lab: {}\n", lab_line(report)));
     }
+    if let Some(c) = &report.config_js {
+        out.push_str(&format!("config.js: {c}\n"));
+    }
+    for l in report.destination_lines() {
+        out.push_str(&format!("{l}\n"));
+    }
+    if let Some(k) = &report.kept {
+        out.push_str(&format!(
+            "kept: lab {}; probe it: {}\n",
+            k.lab,
+            k.probe_command()
+        ));
+    }
 }
 
 /// `STATUS  id  title`, then expected/actual indented under anything that did not pass.
@@ -371,6 +384,10 @@ pub(super) mod tests {
             translation: None,
             assumptions: None,
             lint: None,
+            config_js: None,
+            contacted: None,
+            not_contacted: None,
+            kept: None,
             checks,
             summary,
             timings: Timings {

@@ -187,7 +187,7 @@ async fn web_serves_front_page_config_and_rooms() {
     assert_eq!(config.status, 200);
     assert_eq!(config.header_str("content-type"), "application/javascript");
     assert!(config.body_str().starts_with(
-        "var config = { hosts: { domain: 'meet.lab.test' } }; // jc-marker:test-marker-42"
+        "var config = { hosts: { domain: 'meet.lab.test', muc: 'conference.meet.lab.test' }, bosh: '//meet.lab.test/http-bind' }; // jc-marker:test-marker-42"
     ));
 
     let room = raw(web, &get("/SomeRoom", "meet.lab.test")).await;

@@ -27,7 +27,9 @@ pub(super) fn router(marker: &str, own_addr: SocketAddr) -> Router {
              <body><p>{tag}</p></body></html>\n"
         ),
         config_js: format!(
-            "var config = {{ hosts: {{ domain: 'meet.lab.test' }} }}; // jc-marker:{marker}\n"
+            // The keys a client reads, as Jitsi's template writes them (protocol-relative BOSH,
+            // websocket commented out): jitsi-meet `config.js`.
+            "var config = {{ hosts: {{ domain: 'meet.lab.test', muc: 'conference.meet.lab.test' }}, bosh: '//meet.lab.test/http-bind' }}; // jc-marker:{marker}\n"
         ),
         static_index: format!(
             "<!DOCTYPE html>\n<html><head><title>static</title></head>\

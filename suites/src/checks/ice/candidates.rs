@@ -23,25 +23,46 @@ fn rel_at(c: &ParsedCandidate, ip: Ipv4Addr, port: u16) -> bool {
     c.rel_addr.as_deref() == Some(ip.to_string().as_str()) && c.rel_port == Some(port)
 }
 
-/// ice/candidates/1: a UDP host candidate at BRIDGE_IP:10000.
+/// `c` is at `ip:port`, or on `port` when the address is not known (a live site without
+/// `--expect-bridge-ip`).
+fn at_maybe(c: &ParsedCandidate, ip: Option<Ipv4Addr>, port: u16) -> bool {
+    match ip {
+        Some(ip) => at(c, ip, port),
+        None => c.port == port,
+    }
+}
+
+/// ice/candidates/1: a UDP host candidate at BRIDGE_IP:10000 (live without
+/// `--expect-bridge-ip`: a UDP host candidate on port 10000).
 /// ice/candidates/1
 pub async fn ice_candidates_1(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
-    let expected = format!(
-        "a UDP host candidate at {}:{MEDIA_UDP} (BRIDGE_IP)",
-        plan.bridge_ip
-    );
+    let expected = match ctx.bridge_ip() {
+        Some(bridge) => format!("a UDP host candidate at {bridge}:{MEDIA_UDP} (BRIDGE_IP)"),
+        None => {
+            format!("a UDP host candidate on port {MEDIA_UDP} (no --expect-bridge-ip: any address)")
+        }
+    };
     let a = match allocation(ctx).await {
         Ok(a) => a,
         Err(e) => return Verdict::error(expected, e),
     };
-    judge_1(plan, &a.transport.candidates, expected)
+    judge_1(
+        ctx.plan(),
+        ctx.bridge_ip(),
+        &a.transport.candidates,
+        expected,
+    )
 }
 
-pub fn judge_1(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> Verdict {
+pub fn judge_1(
+    plan: Option<&AddressPlan>,
+    bridge: Option<Ipv4Addr>,
+    cs: &[ParsedCandidate],
+    expected: String,
+) -> Verdict {
     match cs
         .iter()
-        .find(|c| is_udp(c) && c.typ == "host" && at(c, plan.bridge_ip, MEDIA_UDP))
+        .find(|c| is_udp(c) && c.typ == "host" && at_maybe(c, bridge, MEDIA_UDP))
     {
         Some(c) => Verdict::pass(expected, show(plan, c)),
         None => Verdict::fail(
@@ -57,11 +78,16 @@ pub fn judge_1(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> 
 /// ice/candidates/2: a UDP srflx candidate at PUBLIC_IP:10000 with rel-addr BRIDGE_IP:10000.
 /// ice/candidates/2
 pub async fn ice_candidates_2(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
-    let expected = format!(
-        "a UDP srflx candidate at {}:{MEDIA_UDP} (PUBLIC_IP) with rel-addr {}:{MEDIA_UDP} (BRIDGE_IP)",
-        plan.public_ip, plan.bridge_ip
-    );
+    let plan = ctx.plan();
+    let (public, bridge) = (ctx.public_ip(), ctx.bridge_ip());
+    let expected = match bridge {
+        Some(bridge) => format!(
+            "a UDP srflx candidate at {public}:{MEDIA_UDP} (PUBLIC_IP) with rel-addr {bridge}:{MEDIA_UDP} (BRIDGE_IP)"
+        ),
+        None => format!(
+            "a UDP srflx candidate at {public}:{MEDIA_UDP} (PUBLIC_IP) with rel-addr on port {MEDIA_UDP}"
+        ),
+    };
     let a = match allocation(ctx).await {
         Ok(a) => a,
         Err(e) => return Verdict::error(expected, e),
@@ -70,8 +96,11 @@ pub async fn ice_candidates_2(ctx: &Ctx<'_>) -> Verdict {
     if let Some(c) = cs.iter().find(|c| {
         is_udp(c)
             && c.typ == "srflx"
-            && at(c, plan.public_ip, MEDIA_UDP)
-            && rel_at(c, plan.bridge_ip, MEDIA_UDP)
+            && at(c, public, MEDIA_UDP)
+            && match bridge {
+                Some(b) => rel_at(c, b, MEDIA_UDP),
+                None => c.rel_port == Some(MEDIA_UDP),
+            }
     }) {
         return Verdict::pass(expected, show(plan, c));
     }
@@ -100,23 +129,51 @@ pub async fn ice_candidates_2(ctx: &Ctx<'_>) -> Verdict {
     )
 }
 
-/// ice/candidates/3: every advertised address is BRIDGE_IP or PUBLIC_IP.
+/// ice/candidates/3: every advertised address is BRIDGE_IP or PUBLIC_IP (live without
+/// `--expect-bridge-ip`: every public address is PUBLIC_IP; private ones are not judged).
 /// ice/candidates/3
 pub async fn ice_candidates_3(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
-    let expected = format!(
-        "every candidate address is {} (BRIDGE_IP) or {} (PUBLIC_IP)",
-        plan.bridge_ip, plan.public_ip
-    );
+    let public = ctx.public_ip();
+    let expected = match ctx.bridge_ip() {
+        Some(bridge) => format!(
+            "every candidate address is {bridge} (BRIDGE_IP) or {public} (PUBLIC_IP)"
+        ),
+        None => format!(
+            "every public candidate address is {public} (PUBLIC_IP); private ones are not judged without --expect-bridge-ip"
+        ),
+    };
     let a = match allocation(ctx).await {
         Ok(a) => a,
         Err(e) => return Verdict::error(expected, e),
     };
-    judge_3(plan, &a.transport.candidates, expected)
+    judge_3(
+        ctx.plan(),
+        public,
+        ctx.bridge_ip(),
+        &a.transport.candidates,
+        expected,
+    )
 }
 
-pub fn judge_3(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> Verdict {
-    let ok = |ip: &str| ip == plan.bridge_ip.to_string() || ip == plan.public_ip.to_string();
+/// Not a public address: private, loopback, link-local, CGNAT (what a live site's bridge
+/// may advertise as its own without `--expect-bridge-ip`).
+fn is_private_space(ip: &str) -> bool {
+    let cgnat: ipnet::Ipv4Net = "100.64.0.0/10".parse().expect("valid net");
+    ip.parse::<Ipv4Addr>()
+        .is_ok_and(|a| a.is_private() || a.is_loopback() || a.is_link_local() || cgnat.contains(&a))
+}
+
+pub fn judge_3(
+    plan: Option<&AddressPlan>,
+    public: Ipv4Addr,
+    bridge: Option<Ipv4Addr>,
+    cs: &[ParsedCandidate],
+    expected: String,
+) -> Verdict {
+    let ok = |ip: &str| match bridge {
+        Some(b) => ip == b.to_string() || ip == public.to_string(),
+        None => ip == public.to_string() || is_private_space(ip),
+    };
     let bad: Vec<ParsedCandidate> = cs.iter().filter(|c| !ok(&c.ip)).cloned().collect();
     if cs.is_empty() {
         return Verdict::fail(expected, "the bridge advertises no candidates");
@@ -137,15 +194,19 @@ pub fn judge_3(plan: &AddressPlan, cs: &[ParsedCandidate], expected: String) -> 
 /// ice/candidates/4: passive TCP candidates at BRIDGE_IP:4443 (host) and PUBLIC_IP:4443 (srflx).
 /// ice/candidates/4
 pub async fn ice_candidates_4(ctx: &Ctx<'_>) -> Verdict {
-    let lab = ctx.lab;
     if let Some(skip) = ctx.skip_without_ice_tcp() {
         return skip;
     }
-    let plan = &lab.plan;
-    let expected = format!(
-        "passive TCP (tcp or ssltcp) candidates at {}:{ICE_TCP} (host, BRIDGE_IP) and {}:{ICE_TCP} (srflx, PUBLIC_IP)",
-        plan.bridge_ip, plan.public_ip
-    );
+    let plan = ctx.plan();
+    let (public, bridge) = (ctx.public_ip(), ctx.bridge_ip());
+    let expected = match bridge {
+        Some(bridge) => format!(
+            "passive TCP (tcp or ssltcp) candidates at {bridge}:{ICE_TCP} (host, BRIDGE_IP) and {public}:{ICE_TCP} (srflx, PUBLIC_IP)"
+        ),
+        None => format!(
+            "passive TCP (tcp or ssltcp) candidates on port {ICE_TCP} (host) and at {public}:{ICE_TCP} (srflx, PUBLIC_IP)"
+        ),
+    };
     let a = match allocation(ctx).await {
         Ok(a) => a,
         Err(e) => return Verdict::error(expected, e),
@@ -156,11 +217,11 @@ pub async fn ice_candidates_4(ctx: &Ctx<'_>) -> Verdict {
     let host = cs
         .iter()
         .filter(passive)
-        .find(|c| c.typ == "host" && at(c, plan.bridge_ip, ICE_TCP));
+        .find(|c| c.typ == "host" && at_maybe(c, bridge, ICE_TCP));
     let srflx = cs
         .iter()
         .filter(passive)
-        .find(|c| c.typ == "srflx" && at(c, plan.public_ip, ICE_TCP));
+        .find(|c| c.typ == "srflx" && at(c, public, ICE_TCP));
     let tcp: Vec<ParsedCandidate> = cs.iter().filter(|c| is_tcp(c)).cloned().collect();
     match (host, srflx) {
         (Some(h), Some(s)) => Verdict::pass(expected, format!("{}; {}", show(plan, h), show(plan, s))),
@@ -236,7 +297,7 @@ mod tests {
             ),
             ..Default::default()
         };
-        let d = diagnose_no_srflx(&plan, &cs, &files);
+        let d = diagnose_no_srflx(Some(&plan), &cs, &files);
         assert!(
             d.contains("no host address (172.30.77.20 (BRIDGE_IP)) equals"),
             "{d}"
@@ -260,7 +321,7 @@ mod tests {
             changed_after_start: changed,
             ..Default::default()
         };
-        let d = diagnose_no_srflx(&plan, &cs, &files);
+        let d = diagnose_no_srflx(Some(&plan), &cs, &files);
         assert!(
             d.contains("restart jitsi-videobridge") && d.contains("0.5 s after"),
             "{d}"
@@ -281,7 +342,7 @@ mod tests {
             jicofo: Some("org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS=172.30.77.20\n".into()),
             changed_after_start: Vec::new(),
         };
-        let d = diagnose_no_srflx(&plan, &cs, &files);
+        let d = diagnose_no_srflx(Some(&plan), &cs, &files);
         assert!(d.contains("jicofo's file"), "{d}");
     }
 
@@ -299,7 +360,14 @@ mod tests {
             ),
         ];
         assert_eq!(
-            judge_3(&plan, &good, String::new()).finding,
+            judge_3(
+                Some(&plan),
+                plan.public_ip,
+                Some(plan.bridge_ip),
+                &good,
+                String::new()
+            )
+            .finding,
             crate::checks::Finding::Pass
         );
         let mut bad = good.clone();
@@ -310,15 +378,59 @@ mod tests {
             10000,
             Some(("172.30.77.20", 10000)),
         ));
-        let v = judge_3(&plan, &bad, String::new());
+        let v = judge_3(
+            Some(&plan),
+            plan.public_ip,
+            Some(plan.bridge_ip),
+            &bad,
+            String::new(),
+        );
         assert_eq!(v.finding, crate::checks::Finding::Fail);
         assert!(v.actual.contains("WAN_UNUSED_IP"), "{}", v.actual);
         assert_eq!(
-            judge_1(&plan, &bad, String::new()).finding,
+            judge_1(Some(&plan), Some(plan.bridge_ip), &bad, String::new()).finding,
             crate::checks::Finding::Pass
         );
         assert_eq!(
-            judge_1(&plan, &bad[1..], String::new()).finding,
+            judge_1(Some(&plan), Some(plan.bridge_ip), &bad[1..], String::new()).finding,
+            crate::checks::Finding::Fail
+        );
+    }
+
+    #[test]
+    fn live_without_a_bridge_address_judges_ports_and_public_addresses() {
+        let public: Ipv4Addr = "203.0.113.5".parse().unwrap();
+        let cs = vec![
+            cand("udp", "host", "10.1.2.3", 10000, None),
+            cand(
+                "udp",
+                "srflx",
+                "203.0.113.5",
+                10000,
+                Some(("10.1.2.3", 10000)),
+            ),
+        ];
+        assert_eq!(
+            judge_1(None, None, &cs, String::new()).finding,
+            crate::checks::Finding::Pass
+        );
+        assert_eq!(
+            judge_3(None, public, None, &cs, String::new()).finding,
+            crate::checks::Finding::Pass
+        );
+        let mut bad = cs.clone();
+        bad.push(cand(
+            "udp",
+            "srflx",
+            "203.0.113.9",
+            10000,
+            Some(("10.1.2.3", 10000)),
+        ));
+        let v = judge_3(None, public, None, &bad, String::new());
+        assert_eq!(v.finding, crate::checks::Finding::Fail);
+        assert!(v.actual.contains("203.0.113.9"), "{}", v.actual);
+        assert_eq!(
+            judge_1(None, None, &cs[1..], String::new()).finding,
             crate::checks::Finding::Fail
         );
     }

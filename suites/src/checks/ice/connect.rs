@@ -20,9 +20,12 @@ async fn params(ctx: &Ctx<'_>) -> Result<ClientParams, String> {
         Some(&credentials.fingerprint),
     )
     .await?;
-    let guard = ctx.lab.guard();
+    let guard = ctx.guard();
+    let client_ip = guard
+        .gather_ip(std::net::SocketAddr::new(ctx.public_ip().into(), MEDIA_UDP))
+        .map_err(|e| format!("no local address towards {}: {e}", ctx.public_ip()))?;
     Ok(ClientParams {
-        client_ip: ctx.lab.plan.client_ip.into(),
+        client_ip: client_ip.into(),
         allow: Arc::new(move |a| guard.check(a).is_ok()),
         credentials,
         transport,
@@ -31,7 +34,7 @@ async fn params(ctx: &Ctx<'_>) -> Result<ClientParams, String> {
 }
 
 fn is_public_srflx(ctx: &Ctx<'_>, c: &CandidateFact) -> bool {
-    c.typ == "srflx" && c.ip == ctx.lab.plan.public_ip.to_string() && c.port == MEDIA_UDP
+    c.typ == "srflx" && c.ip == ctx.public_ip().to_string() && c.port == MEDIA_UDP
 }
 
 fn describe(c: &CandidateFact) -> String {
@@ -40,7 +43,7 @@ fn describe(c: &CandidateFact) -> String {
 
 /// Why no session came up, in terms of what the bridge advertised.
 fn diagnose(ctx: &Ctx<'_>, transport: &ParsedTransport, facts: &IceFacts) -> String {
-    let public = ctx.lab.plan.public_ip.to_string();
+    let public = ctx.public_ip().to_string();
     let udp_srflx: Vec<String> = transport
         .candidates
         .iter()
@@ -82,7 +85,7 @@ fn diagnose(ctx: &Ctx<'_>, transport: &ParsedTransport, facts: &IceFacts) -> Str
 
 /// ice/connect/1
 pub async fn ice_connect_1(ctx: &Ctx<'_>) -> Verdict {
-    let public = ctx.lab.plan.public_ip;
+    let public = ctx.public_ip();
     let expected = format!(
         "an ICE agent on the internet side completes connectivity checks and selects the advertised srflx {public}:{MEDIA_UDP} as the remote candidate"
     );
@@ -114,7 +117,7 @@ pub async fn ice_connect_1(ctx: &Ctx<'_>) -> Verdict {
 
 /// ice/connect/2
 pub async fn ice_connect_2(ctx: &Ctx<'_>) -> Verdict {
-    let public = ctx.lab.plan.public_ip;
+    let public = ctx.public_ip();
     let expected = format!(
         "a WebRTC session (ICE, DTLS, SCTP data channel) through the NAT over remote {public}:{MEDIA_UDP}, and a message round-trips"
     );
@@ -137,7 +140,10 @@ pub async fn ice_connect_2(ctx: &Ctx<'_>) -> Verdict {
     if s.echo && over_public {
         // Where the bridge serves no colibri websockets (Jitsi since 2026), this SCTP data
         // channel is also the bridge channel (SPEC section 10).
-        let channel = if ctx.lab.rendered.websockets.why_not().is_some() {
+        let channel = if ctx
+            .lab()
+            .is_some_and(|lab| lab.rendered.websockets.why_not().is_some())
+        {
             "the data channel, which is the bridge channel here (the bridge serves no colibri websockets)"
         } else {
             "the data channel"

@@ -7,13 +7,13 @@ use jc_harness::probe::portscan::{self, PortState};
 /// nat/exposure/1: none of Jitsi's other ports answers on the public address.
 /// nat/exposure/1
 pub async fn nat_exposure_1(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
+    let site = ctx.site_ip();
     let expected = format!(
         "tcp {} on {} (PUBLIC_IP) refuse or stay silent (only 80, 443, 4443/tcp and 10000/udp are public)",
         PRIVATE.map(|p| p.to_string()).join(", "),
-        plan.public_ip
+        site
     );
-    match portscan::tcp_ports(&ctx.lab.guard(), plan.public_ip, &PRIVATE, ctx.budgets.port).await {
+    match portscan::tcp_ports(&ctx.guard(), site, &PRIVATE, ctx.budgets.port).await {
         Err(e) => Verdict::error(expected, e),
         Ok(states) => judge_exposure(&states, expected),
     }

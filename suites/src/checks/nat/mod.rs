@@ -21,15 +21,15 @@ pub(super) async fn credentials(ctx: &Ctx<'_>) -> Result<Credentials, String> {
     })
 }
 
-pub(super) fn named_addr(plan: &AddressPlan, a: SocketAddr) -> String {
+pub(super) fn named_addr(plan: Option<&AddressPlan>, a: SocketAddr) -> String {
     format!("{}:{}", bridge::named(plan, &a.ip().to_string()), a.port())
 }
 
 /// Why no reply came from the public address: a reply from elsewhere, or silence.
-pub fn explain_no_public_reply(plan: &AddressPlan, f: &StunFacts, what: &str) -> String {
+pub fn explain_no_public_reply(plan: Option<&AddressPlan>, f: &StunFacts, what: &str) -> String {
     if let Some(r) = f.from_elsewhere().first() {
         let bypass = match r.from.ip() {
-            std::net::IpAddr::V4(ip) if plan.lan.contains(&ip) => {
+            std::net::IpAddr::V4(ip) if plan.map_or(ip.is_private(), |p| p.lan.contains(&ip)) => {
                 ": the return path bypasses the NAT (the bridge host's replies must go back through the router: route its default via the router's LAN address)"
             }
             _ => "",
@@ -65,7 +65,7 @@ pub(super) fn details(r: &Reply) -> String {
 }
 
 pub fn judge_authenticated(
-    plan: &AddressPlan,
+    plan: Option<&AddressPlan>,
     f: &StunFacts,
     expected: String,
     hint: &str,
@@ -142,7 +142,7 @@ mod tests {
     fn reply_from_the_private_address_is_the_diagnosis() {
         let plan = AddressPlan::for_slot(0);
         let f = stun_facts(vec![("172.30.77.20:10000", facts(Class::Success, true))]);
-        let v = judge_udp_1(&plan, &f, String::new());
+        let v = judge_udp_1(Some(&plan), &f, String::new());
         assert_eq!(v.finding, Finding::Fail);
         assert!(
             v.actual.starts_with("reply came from 172.30.77.20 (BRIDGE_IP):10000, expected 198.51.100.2 (PUBLIC_IP):10000: the return path bypasses the NAT"),
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn silence_is_reported_with_the_budget() {
         let plan = AddressPlan::for_slot(0);
-        let v = judge_udp_1(&plan, &stun_facts(vec![]), String::new());
+        let v = judge_udp_1(Some(&plan), &stun_facts(vec![]), String::new());
         assert_eq!(v.finding, Finding::Fail);
         assert!(
             v.actual.contains("no answer within 1500 ms (3 sends)"),
@@ -167,7 +167,7 @@ mod tests {
     fn integrity_decides_udp_2() {
         let plan = AddressPlan::for_slot(0);
         let good = stun_facts(vec![("198.51.100.2:10000", facts(Class::Success, true))]);
-        let v = judge_authenticated(&plan, &good, String::new(), "");
+        let v = judge_authenticated(Some(&plan), &good, String::new(), "");
         assert_eq!(v.finding, Finding::Pass);
         assert!(
             v.actual.contains("198.51.100.1 (CLIENT_IP):40000"),
@@ -176,7 +176,7 @@ mod tests {
         );
         let bad = stun_facts(vec![("198.51.100.2:10000", facts(Class::Success, false))]);
         assert_eq!(
-            judge_authenticated(&plan, &bad, String::new(), "").finding,
+            judge_authenticated(Some(&plan), &bad, String::new(), "").finding,
             Finding::Fail
         );
     }

@@ -10,21 +10,20 @@ use std::net::SocketAddr;
 /// authenticated success response.
 /// nat/tcp/1
 pub async fn nat_tcp_1(ctx: &Ctx<'_>) -> Verdict {
-    let lab = ctx.lab;
     if let Some(skip) = ctx.skip_without_ice_tcp() {
         return skip;
     }
-    let plan = &lab.plan;
-    let dest = SocketAddr::new(plan.public_ip.into(), ICE_TCP);
+    let plan = ctx.plan();
+    let dest = SocketAddr::new(ctx.public_ip().into(), ICE_TCP);
     let expected = format!(
         "an authenticated (MESSAGE-INTEGRITY and FINGERPRINT verify) success response to a Binding over RFC 4571 framing on {}:{ICE_TCP}/tcp (PUBLIC_IP)",
-        plan.public_ip
+        ctx.public_ip()
     );
     let creds = match credentials(ctx).await {
         Ok(c) => c,
         Err(e) => return Verdict::error(expected, e),
     };
-    match stun::binding_tcp(&lab.guard(), dest, &creds, ctx.budgets.stun).await {
+    match stun::binding_tcp(&ctx.guard(), dest, &creds, ctx.budgets.stun).await {
         Err(e) => Verdict::error(expected, e),
         Ok(f) => judge_authenticated(
             plan,

@@ -10,13 +10,12 @@ use std::net::SocketAddr;
 const UDP_HINT: &str = "is udp/10000 DNATed to BRIDGE_IP:10000 and accepted in the router's FORWARD chain, and does the bridge listen there?";
 
 async fn udp_probe(ctx: &Ctx<'_>) -> Result<StunFacts, Verdict> {
-    let plan = &ctx.lab.plan;
-    let dest = SocketAddr::new(plan.public_ip.into(), MEDIA_UDP);
+    let dest = SocketAddr::new(ctx.public_ip().into(), MEDIA_UDP);
     let expected = "a STUN Binding transaction with the bridge".to_string();
     let creds = credentials(ctx)
         .await
         .map_err(|e| Verdict::error(expected.clone(), e))?;
-    stun::binding_udp(&ctx.lab.guard(), dest, &creds, ctx.budgets.stun)
+    stun::binding_udp(&ctx.guard(), dest, &creds, ctx.budgets.stun)
         .await
         .map_err(|e| Verdict::error(expected, e))
 }
@@ -25,10 +24,10 @@ async fn udp_probe(ctx: &Ctx<'_>) -> Result<StunFacts, Verdict> {
 /// from PUBLIC:10000.
 /// nat/udp/1
 pub async fn nat_udp_1(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
+    let plan = ctx.plan();
     let expected = format!(
         "a success response from {}:{MEDIA_UDP} (PUBLIC_IP) to a Binding request with valid ICE credentials and ICE-CONTROLLED",
-        plan.public_ip
+        ctx.public_ip()
     );
     let f = match udp_probe(ctx).await {
         Ok(f) => f,
@@ -37,7 +36,7 @@ pub async fn nat_udp_1(ctx: &Ctx<'_>) -> Verdict {
     judge_udp_1(plan, &f, expected)
 }
 
-pub fn judge_udp_1(plan: &AddressPlan, f: &StunFacts, expected: String) -> Verdict {
+pub fn judge_udp_1(plan: Option<&AddressPlan>, f: &StunFacts, expected: String) -> Verdict {
     match f.from_dest() {
         Some(r) if is_success(r) => Verdict::pass(
             expected,
@@ -63,10 +62,10 @@ pub fn judge_udp_1(plan: &AddressPlan, f: &StunFacts, expected: String) -> Verdi
 /// FINGERPRINT that verify; its XOR-MAPPED-ADDRESS is reported.
 /// nat/udp/2
 pub async fn nat_udp_2(ctx: &Ctx<'_>) -> Verdict {
-    let plan = &ctx.lab.plan;
+    let plan = ctx.plan();
     let expected = format!(
         "the response from {}:{MEDIA_UDP} (PUBLIC_IP) has MESSAGE-INTEGRITY (keyed with the bridge's pwd) and FINGERPRINT that verify",
-        plan.public_ip
+        ctx.public_ip()
     );
     let f = match udp_probe(ctx).await {
         Ok(f) => f,

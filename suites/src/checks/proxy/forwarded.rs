@@ -5,7 +5,12 @@ use crate::checks::{Ctx, Verdict};
 
 /// proxy/forwarded/1
 pub async fn proxy_forwarded_1(ctx: &Ctx<'_>) -> Verdict {
-    let client = ctx.lab.plan.client_ip.to_string();
+    let Some(lab) = ctx.lab() else {
+        return crate::checks::lab_only(
+            "needs the backend's record of the headers it saw, which only the lab's stand-in keeps",
+        );
+    };
+    let client = lab.plan.client_ip.to_string();
     let expected = format!("the backend sees X-Forwarded-For starting with the client's address {client} and X-Forwarded-Host {}", ctx.fqdn());
     match ctx.http.get("https", "/").await {
         Err(e) => Verdict::fail(expected, e),

@@ -14,8 +14,11 @@ enum Exchange {
     /// The web client's first XMPP frame: an RFC 7395 `<open/>` that prosody answers with its
     /// own `<open/>` from the FQDN.
     XmppOpen,
-    /// A text frame the bridge's colibri websocket echoes.
+    /// A text frame the lab bridge's colibri websocket echoes.
     Echo,
+    /// A live bridge's colibri websocket speaks only when it has something to say: the upgrade
+    /// completing is what can be judged.
+    Upgrade,
 }
 
 async fn websocket(ctx: &Ctx<'_>, path: &str, exchange: Exchange) -> Verdict {
@@ -27,15 +30,25 @@ async fn websocket(ctx: &Ctx<'_>, path: &str, exchange: Exchange) -> Verdict {
         ),
         Exchange::Echo => (
             format!("a WebSocket upgrade at wss://{fqdn}{path} completes (101) and a frame round-trips"),
-            format!("jc-echo {}", ctx.lab.marker),
+            format!("jc-echo {}", ctx.lab().map(|l| l.marker.as_str()).unwrap_or_default()),
+        ),
+        Exchange::Upgrade => (
+            format!("the colibri websocket jicofo signals (wss://{fqdn}{path}) completes its upgrade (101)"),
+            "{\"colibriClass\":\"EndpointStats\"}".to_string(),
         ),
     };
-    let dest = SocketAddr::new(ctx.lab.plan.public_ip.into(), 443);
-    let facts = ws::exchange(&ctx.lab.guard(), dest, fqdn, path, &msg, ctx.budgets.http).await;
+    let dest = SocketAddr::new(ctx.site_ip().into(), 443);
+    let facts = ws::exchange(&ctx.guard(), dest, fqdn, path, &msg, ctx.budgets.http).await;
     let f = match facts {
         Err(e) => return Verdict::fail(expected, e),
         Ok(f) => f,
     };
+    if f.status == 101 && matches!(exchange, Exchange::Upgrade) {
+        return Verdict::pass(
+            expected,
+            "101 (the bridge sends frames only when it has something to say)",
+        );
+    }
     if f.status == 101 {
         if let Some(reply) = &f.reply {
             match exchange {
@@ -57,7 +70,7 @@ async fn websocket(ctx: &Ctx<'_>, path: &str, exchange: Exchange) -> Verdict {
                 Exchange::Echo if *reply == msg => {
                     return Verdict::pass(expected, "101, frame echoed")
                 }
-                Exchange::Echo => {}
+                Exchange::Echo | Exchange::Upgrade => {}
             }
         }
     }
@@ -102,8 +115,12 @@ pub async fn proxy_websocket_1(ctx: &Ctx<'_>) -> Verdict {
 
 /// proxy/websocket/2: only where the bridge serves colibri websockets, as JVB reads its config
 /// (SPEC section 10): since 2026 Jitsi's packages do not, and the bridge channel is SCTP.
+/// Live, the URL is the one jicofo signalled for an endpoint of the probe's own.
 pub async fn proxy_websocket_2(ctx: &Ctx<'_>) -> Verdict {
-    if let Some(why) = ctx.lab.rendered.websockets.why_not() {
+    let Some(lab) = ctx.lab() else {
+        return live_colibri(ctx).await;
+    };
+    if let Some(why) = lab.rendered.websockets.why_not() {
         return Verdict::skip(why);
     }
     websocket(
@@ -112,4 +129,35 @@ pub async fn proxy_websocket_2(ctx: &Ctx<'_>) -> Verdict {
         Exchange::Echo,
     )
     .await
+}
+
+async fn live_colibri(ctx: &Ctx<'_>) -> Verdict {
+    let expected = format!(
+        "the colibri websocket jicofo signals (wss://{}/colibri-ws/...) completes its upgrade (101)",
+        ctx.fqdn()
+    );
+    let client = jc_webrtc_client::Credentials::generate();
+    let endpoint = match ctx
+        .endpoints()
+        .open_endpoint(&jc_harness::lab::bridge_api::ClientTransport {
+            ufrag: client.ufrag.clone(),
+            pwd: client.pwd.clone(),
+            fingerprint: Some(format!("sha-256 {}", client.fingerprint)),
+        })
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return Verdict::error(expected, e),
+    };
+    let Some(url) = endpoint.colibri_ws else {
+        return Verdict::skip("the bridge signals no colibri websocket: its bridge channel is the SCTP data channel (SPEC section 10)");
+    };
+    let prefix = format!("wss://{}/", ctx.fqdn());
+    match url.strip_prefix(&prefix[..prefix.len() - 1]) {
+        Some(path) if path.starts_with('/') => websocket(ctx, path, Exchange::Upgrade).await,
+        _ => Verdict::fail(
+            expected,
+            format!("jicofo signals {url}, not a URL on {prefix}: clients are sent elsewhere than the proxy"),
+        ),
+    }
 }

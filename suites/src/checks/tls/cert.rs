@@ -2,6 +2,7 @@
 
 use super::{shake, stand_in};
 use crate::checks::{Ctx, Verdict};
+use crate::target::Target;
 use jc_harness::probe::tls::{describe, verify_chain, verify_public};
 use rustls_pki_types::UnixTime;
 
@@ -10,11 +11,22 @@ pub async fn tls_cert_1(ctx: &Ctx<'_>) -> Verdict {
     if let Some(v) = stand_in(ctx) {
         return v;
     }
-    let operator = ctx.lab.profile.manifest.operator_cert.is_some();
-    let anchor = if operator {
-        "the public roots (Mozilla's)"
-    } else {
-        "the lab root"
+    // The roots: the lab's own, or a live probe's --ca; the public roots for an operator's
+    // certificate and a live probe without --ca.
+    let lab_root = match ctx.target {
+        Target::Lab(lab) if lab.profile.manifest.operator_cert.is_none() => {
+            Some((lab.pki.root.cert_pem.as_str(), "the lab root"))
+        }
+        Target::Live(site) => site
+            .options
+            .ca_pem
+            .as_deref()
+            .map(|p| (p, "the --ca roots")),
+        Target::Lab(_) => None,
+    };
+    let anchor = match lab_root {
+        Some((_, name)) => name,
+        None => "the public roots (Mozilla's)",
     };
     let expected = format!(
         "with SNI={0}, a chain that verifies to {anchor}, with a SAN for {0}, inside its validity",
@@ -33,15 +45,9 @@ pub async fn tls_cert_1(ctx: &Ctx<'_>) -> Verdict {
         Some(Err(e)) => format!("an unreadable certificate ({e})"),
         None => "no certificate".into(),
     };
-    let judged = if operator {
-        verify_public(&facts.chain, ctx.fqdn(), UnixTime::now())
-    } else {
-        verify_chain(
-            &facts.chain,
-            &ctx.lab.pki.root.cert_pem,
-            ctx.fqdn(),
-            UnixTime::now(),
-        )
+    let judged = match lab_root {
+        None => verify_public(&facts.chain, ctx.fqdn(), UnixTime::now()),
+        Some((pem, _)) => verify_chain(&facts.chain, pem, ctx.fqdn(), UnixTime::now()),
     };
     match judged {
         Ok(()) => Verdict::pass(expected, format!("verified: {about}")),

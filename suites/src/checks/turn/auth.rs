@@ -4,13 +4,14 @@ use super::{credentials, setup, udp_target};
 use crate::checks::{Ctx, Verdict};
 
 pub async fn turn_auth_1(ctx: &Ctx<'_>) -> Verdict {
-    let s = match setup(ctx) {
+    let s = match setup(ctx).await {
         Ok(s) => s,
         Err(v) => return v,
     };
     let expected = format!(
         "an Allocate to {}:{}/udp with a wrong password is refused with 401",
-        ctx.lab.plan.public_ip, s.udp_port
+        ctx.public_ip(),
+        s.udp_port
     );
     let creds = match credentials(s) {
         Ok(c) => c,

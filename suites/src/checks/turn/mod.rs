@@ -21,10 +21,41 @@ use std::time::Duration;
 /// The lifetime prosody gives TURN credentials in Jitsi's config (`ttl = 86400`).
 const CREDENTIAL_TTL: Duration = Duration::from_secs(86400);
 
-/// The TURN setup, or the skip that says why there is none.
-pub fn setup<'a>(ctx: &'a Ctx<'_>) -> Result<&'a TurnSetup, Verdict> {
-    ctx.lab.rendered.turn.as_ref().ok_or_else(|| {
-        Verdict::skip(if ctx.lab.profile.is_operator() {
+/// A live site's TURN servers are the ones its XEP-0215 answer names (SPEC section 10): the
+/// verdict when there is none, or none can be learned. Judging the servers it names is the
+/// coordinator's part once signalling is wired (they come with their own credentials).
+async fn live_turn(ctx: &Ctx<'_>) -> Verdict {
+    let Some(site) = ctx.live() else {
+        return Verdict::error("a live site", "not a live probe");
+    };
+    let expected = "the TURN servers the deployment hands out (XEP-0215)";
+    match site.signalling.external_services().await {
+        Err(e) => Verdict::error(expected, e),
+        Ok(services) => {
+            let turn: Vec<String> = services
+                .iter()
+                .filter(|s| s.kind.starts_with("turn"))
+                .map(|s| format!("{}:{}:{}", s.kind, s.host, s.port))
+                .collect();
+            if turn.is_empty() {
+                Verdict::skip("the deployment hands out no TURN server (XEP-0215)")
+            } else {
+                Verdict::error(
+                    expected,
+                    format!("TURN servers {} are not judged live yet", turn.join(", ")),
+                )
+            }
+        }
+    }
+}
+
+/// The TURN setup, or the verdict that says why there is none (live: see [`live_turn`]).
+pub async fn setup<'a>(ctx: &'a Ctx<'_>) -> Result<&'a TurnSetup, Verdict> {
+    let Some(lab) = ctx.lab() else {
+        return Err(live_turn(ctx).await);
+    };
+    lab.rendered.turn.as_ref().ok_or_else(|| {
+        Verdict::skip(if lab.profile.is_operator() {
             "no TURN server: no --turn-config was given"
         } else {
             "the profile has no TURN server (no coturn config)"
@@ -45,24 +76,26 @@ pub fn credentials(setup: &TurnSetup) -> Result<Credentials, String> {
 
 /// Only the lab's public network (the TURN server's public address).
 pub fn wan_filter(ctx: &Ctx<'_>) -> DestinationFilter {
-    let guard = ctx.lab.guard();
+    let guard = ctx.guard();
     Arc::new(move |a: SocketAddr| guard.check(a).is_ok())
 }
 
 pub fn udp_target(ctx: &Ctx<'_>, s: &TurnSetup) -> Target {
     Target::udp(
-        SocketAddr::new(ctx.lab.plan.public_ip.into(), s.udp_port),
+        SocketAddr::new(ctx.public_ip().into(), s.udp_port),
         wan_filter(ctx),
     )
 }
 
 pub fn tls_target(ctx: &Ctx<'_>, s: &TurnSetup) -> Target {
     Target::tls(
-        SocketAddr::new(ctx.lab.plan.public_ip.into(), s.tls_port),
+        SocketAddr::new(ctx.public_ip().into(), s.tls_port),
         ctx.fqdn(),
-        Some(Arc::new(jc_harness::probe::tls::roots_from_pem(
-            &ctx.lab.pki.root.cert_pem,
-        ))),
+        ctx.lab().map(|lab| {
+            Arc::new(jc_harness::probe::tls::roots_from_pem(
+                &lab.pki.root.cert_pem,
+            ))
+        }),
         wan_filter(ctx),
     )
 }
@@ -74,7 +107,7 @@ pub fn allocate_failure(ctx: &Ctx<'_>, s: &TurnSetup, f: &AllocateFacts, port: &
         if f.error_codes.is_empty() {
             why.push_str(&format!(
                 " (nothing answered on {}:{port}: is it forwarded to the TURN server?)",
-                ctx.lab.plan.public_ip
+                ctx.public_ip()
             ));
         }
         return why;

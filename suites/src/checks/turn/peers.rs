@@ -5,11 +5,16 @@ use super::{credentials, setup, udp_target};
 use crate::checks::{Ctx, Verdict};
 
 pub async fn turn_peers_1(ctx: &Ctx<'_>) -> Verdict {
-    let s = match setup(ctx) {
+    let Some(lab) = ctx.lab() else {
+        return crate::checks::lab_only(
+            "needs the address of a LAN host that is not the bridge, which a live site does not tell",
+        );
+    };
+    let s = match setup(ctx).await {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let proxy = ctx.lab.plan.proxy_ip;
+    let proxy = lab.plan.proxy_ip;
     let expected = format!(
         "a CreatePermission for {proxy} (PROXY_IP, a LAN host that is not the bridge) is refused with 403"
     );
@@ -35,7 +40,7 @@ pub async fn turn_peers_1(ctx: &Ctx<'_>) -> Verdict {
         (Some("error"), Some(403)) => Verdict::pass(expected, "refused with 403 (Forbidden IP)"),
         (Some("success"), _) => Verdict::fail(
             expected,
-            format!("granted: the relay reaches {proxy} on the LAN, so anyone with credentials can get inside the network; deny the private ranges (`denied-peer-ip`, as Jitsi's template does) and allow only the bridge (`allowed-peer-ip={}`)", ctx.lab.plan.bridge_ip),
+            format!("granted: the relay reaches {proxy} on the LAN, so anyone with credentials can get inside the network; deny the private ranges (`denied-peer-ip`, as Jitsi's template does) and allow only the bridge (`allowed-peer-ip={}`)", lab.plan.bridge_ip),
         ),
         (_, code) => Verdict::fail(
             expected,

@@ -4,11 +4,11 @@ use super::{allocate_failure, credentials, setup, tls_target};
 use crate::checks::{Ctx, Verdict};
 
 pub async fn turn_tls_1(ctx: &Ctx<'_>) -> Verdict {
-    let s = match setup(ctx) {
+    let s = match setup(ctx).await {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let public = ctx.lab.plan.public_ip;
+    let public = ctx.public_ip();
     let expected = format!(
         "TLS on {public}:{}/tcp with a certificate that verifies for {}, then an authenticated Allocate succeeds",
         s.tls_port,

@@ -5,11 +5,11 @@ use crate::checks::bridge::named;
 use crate::checks::{Ctx, Verdict};
 
 pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
-    let s = match setup(ctx) {
+    let s = match setup(ctx).await {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let public = ctx.lab.plan.public_ip;
+    let public = ctx.public_ip();
     let expected = format!(
         "an authenticated Allocate to {public}:{}/udp succeeds with XOR-RELAYED-ADDRESS {public} (PUBLIC_IP)",
         s.udp_port
@@ -29,13 +29,13 @@ pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
         "allocated in {} ms; relayed at {}",
         f.elapsed_ms,
         f.relayed
-            .map(|a| format!("{}:{}", named(&ctx.lab.plan, &a.ip().to_string()), a.port()))
+            .map(|a| format!("{}:{}", named(ctx.plan(), &a.ip().to_string()), a.port()))
             .unwrap_or_else(|| "(no XOR-RELAYED-ADDRESS)".into())
     );
     if !ok {
         actual.push_str(&format!(
             ": coturn tells clients an address they cannot reach from the internet; it has no external-ip for its LAN address: set `external-ip={public}/{}` in turnserver.conf",
-            ctx.lab.plan.bridge_ip
+            ctx.bridge_ip().map(|b| b.to_string()).unwrap_or_else(|| "BRIDGE_IP".into())
         ));
     }
     Verdict::judge(ok, expected, actual)
