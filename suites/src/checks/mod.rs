@@ -124,7 +124,12 @@ impl<'a> Ctx<'a> {
                 HttpProbe::new(&site.guard, site.site_ip, &site.options.fqdn, budgets.http)?
             }
         };
-        Ok(ctx(http))
+        Ok(Ctx {
+            target,
+            http,
+            budgets,
+            allocation: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// The lab, when the target is one.
