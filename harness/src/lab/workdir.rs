@@ -139,12 +139,7 @@ impl Lab {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         put(
             "bridge/prosody.cfg.lua",
-            &prosody::config(
-                fqdn,
-                self.rendered.turn.as_ref(),
-                operator.as_ref(),
-                secret,
-            ),
+            &prosody::config(fqdn, self.rendered.turn.as_ref(), operator.as_ref(), secret),
         )?;
         // The focus stand-in: the bridge host's entry script starts it from these arguments.
         {

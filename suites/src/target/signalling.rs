@@ -2,10 +2,8 @@
 //! `wss://FQDN/xmpp-websocket`, SASL ANONYMOUS, XEP-0215 external services, the conference
 //! request to the focus, MUC occupants and their Jingle sessions.
 //!
-//! The probe sees it only through [`Signalling`]; [`connect`] is the one place that makes it.
-//! Until the XMPP client (crate `jc-xmpp`) is wired in, [`connect`] returns [`NotBuilt`], whose
-//! every answer is the error "signalling not built yet", so the checks that need the bridge
-//! report `error` with that reason and every other check runs.
+//! The probe sees it only through [`Signalling`]; [`connect`] is the one place that makes it,
+//! with the participant of crate `jc-xmpp` (xmpp-parsers, minidom, jid).
 //!
 //! What an implementation must do (SPEC sections 9 and 11):
 //! - connect with [`Dial::tls`] (guarded TCP to the site's address, TLS with SNI = FQDN), then
@@ -90,32 +88,145 @@ impl Dial {
     }
 }
 
-/// Opens the signalling session for `site`. The coordinator replaces the body with the
-/// jc-xmpp participant; the signature stays.
+/// Opens the signalling session for `site`: the idle occupant joins the room (jicofo invites
+/// only from two participants on), and the deployment's XEP-0215 services are asked for once.
 pub async fn connect(site: &SiteConfig, dial: &Dial) -> Result<Arc<dyn Signalling>, String> {
-    let _ = (site, dial);
-    Ok(Arc::new(NotBuilt))
+    let mut idle = Occupant::join(site, dial).await?;
+    let services = idle
+        .client
+        .external_services(dial.budget)
+        .await
+        .map(|list| list.into_iter().map(ExternalService::from).collect())
+        .map_err(|e| e.to_string());
+    Ok(Arc::new(Xmpp {
+        site: site.clone(),
+        dial: dial.clone(),
+        occupants: tokio::sync::Mutex::new(vec![idle]),
+        services,
+    }))
 }
 
-/// The stand-in until jc-xmpp is wired: every request errors, nothing is sent.
-pub struct NotBuilt;
+type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-const NOT_BUILT: &str = "signalling not built yet: the live probe cannot join a room, so it has no bridge endpoint and no TURN credentials";
+/// One participant in the probe's room: its own websocket, anonymous login and MUC nick.
+struct Occupant {
+    client: jc_xmpp::Client<Stream>,
+}
 
-impl EndpointSource for NotBuilt {
+impl Occupant {
+    /// Connects, logs in, asks the focus for the conference and joins the room, as
+    /// lib-jitsi-meet's `ChatRoom.join` does (conference request first, then the presence).
+    async fn join(site: &SiteConfig, dial: &Dial) -> Result<Occupant, String> {
+        let stream = dial.tls().await?;
+        let url = format!("{}?room={}", site.service_url, dial.room);
+        let login = site.anonymous_domain.as_deref().unwrap_or(&site.domain);
+        let mut client = jc_xmpp::Client::connect(stream, &url, login, dial.budget)
+            .await
+            .map_err(|e| format!("XMPP over {url}: {e}"))?;
+        let room = format!("{}@{}", dial.room, site.muc);
+        client
+            .conference_request(&site.focus, &room, dial.budget)
+            .await
+            .map_err(|e| e.to_string())?;
+        let nick = format!("{:08x}", rand::random::<u32>());
+        client
+            .join(&room, &nick, dial.budget)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Occupant { client })
+    }
+}
+
+/// The probe's signalling through jc-xmpp.
+struct Xmpp {
+    site: SiteConfig,
+    dial: Dial,
+    /// Everyone the probe put in the room, the idle one first; they stay until [`Signalling::close`]
+    /// (an occupant that leaves has its bridge endpoint expired).
+    occupants: tokio::sync::Mutex<Vec<Occupant>>,
+    services: Result<Vec<ExternalService>, String>,
+}
+
+impl From<jc_xmpp::ExternalService> for ExternalService {
+    fn from(s: jc_xmpp::ExternalService) -> Self {
+        ExternalService {
+            kind: s.typ,
+            host: s.host,
+            port: s.port.unwrap_or(match s.transport.as_deref() {
+                Some("tcp") => 5349,
+                _ => 3478,
+            }),
+            transport: s.transport,
+            username: s.username,
+            password: s.password,
+        }
+    }
+}
+
+/// `sha-256 AB:CD:...` as Jingle carries it; a client that will not run DTLS (the nat/* and
+/// ice/candidates/* checks) still answers with a fingerprint, as every browser does.
+fn fingerprint(client: &ClientTransport) -> (String, String) {
+    match client
+        .fingerprint
+        .as_deref()
+        .and_then(|f| f.split_once(' '))
+    {
+        Some((hash, value)) => (hash.to_string(), value.to_string()),
+        None => (
+            "sha-256".to_string(),
+            (0..32)
+                .map(|_| format!("{:02X}", rand::random::<u8>()))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+    }
+}
+
+impl EndpointSource for Xmpp {
     fn open_endpoint<'a>(
         &'a self,
-        _client: &'a ClientTransport,
+        client: &'a ClientTransport,
     ) -> BoxFuture<'a, Result<Endpoint, String>> {
-        Box::pin(async { Err(NOT_BUILT.to_string()) })
+        Box::pin(async move {
+            let mut occupant = Occupant::join(&self.site, &self.dial).await?;
+            let offer = occupant
+                .client
+                .await_session_initiate(self.dial.budget)
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = jc_xmpp::ClientTransport {
+                ufrag: client.ufrag.clone(),
+                pwd: client.pwd.clone(),
+                fingerprint: fingerprint(client),
+            };
+            occupant
+                .client
+                .accept(&offer, &answer, self.dial.budget)
+                .await
+                .map_err(|e| e.to_string())?;
+            let endpoint = Endpoint {
+                transport: offer.transport,
+                colibri_ws: offer.colibri_websocket,
+            };
+            self.occupants.lock().await.push(occupant);
+            Ok(endpoint)
+        })
     }
 }
 
-impl Signalling for NotBuilt {
+impl Signalling for Xmpp {
     fn external_services(&self) -> BoxFuture<'_, Result<Vec<ExternalService>, String>> {
-        Box::pin(async { Err(NOT_BUILT.to_string()) })
+        Box::pin(async move { self.services.clone() })
     }
+
     fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+        Box::pin(async move {
+            let occupants: Vec<Occupant> = self.occupants.lock().await.drain(..).collect();
+            let budget = self.dial.budget;
+            futures_util::future::join_all(occupants.into_iter().map(|o| async move {
+                let _ = o.client.leave(budget).await;
+            }))
+            .await;
+        })
     }
 }
