@@ -13,11 +13,11 @@ pub async fn turn_auth_1(ctx: &Ctx<'_>) -> Verdict {
         ctx.public_ip(),
         s.udp_port
     );
-    let creds = match credentials(s) {
+    let creds = match credentials(&s) {
         Ok(c) => c,
         Err(e) => return Verdict::fail(expected, e),
     };
-    let f = jc_turn::turn_probe::wrong_password(&udp_target(ctx, s), &creds).await;
+    let f = jc_turn::turn_probe::wrong_password(&udp_target(ctx, &s), &creds).await;
     if f.success {
         return Verdict::fail(
             expected,

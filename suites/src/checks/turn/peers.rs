@@ -18,11 +18,11 @@ pub async fn turn_peers_1(ctx: &Ctx<'_>) -> Verdict {
     let expected = format!(
         "a CreatePermission for {proxy} (PROXY_IP, a LAN host that is not the bridge) is refused with 403"
     );
-    let creds = match credentials(s) {
+    let creds = match credentials(&s) {
         Ok(c) => c,
         Err(e) => return Verdict::fail(expected, e),
     };
-    let f = jc_turn::turn_probe::create_permission(&udp_target(ctx, s), &creds, proxy).await;
+    let f = jc_turn::turn_probe::create_permission(&udp_target(ctx, &s), &creds, proxy).await;
     if !f.allocate.success {
         return Verdict::error(
             expected,

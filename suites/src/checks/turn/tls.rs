@@ -14,17 +14,23 @@ pub async fn turn_tls_1(ctx: &Ctx<'_>) -> Verdict {
         s.tls_port,
         ctx.fqdn()
     );
+    if !s.has_tls() && ctx.live().is_some() {
+        return Verdict::fail(
+            expected,
+            "the deployment hands out no `turns` server (XEP-0215): clients that only reach TCP have no way to the bridge",
+        );
+    }
     if !s.has_tls() {
         return Verdict::fail(
             expected,
             "coturn's config has no `cert` and `pkey`, so it starts no TLS listener: clients that only reach TCP have no way to the bridge",
         );
     }
-    let creds = match credentials(s) {
+    let creds = match credentials(&s) {
         Ok(c) => c,
         Err(e) => return Verdict::fail(expected, e),
     };
-    let f = jc_turn::turn_probe::allocate(&tls_target(ctx, s), &creds).await;
+    let f = jc_turn::turn_probe::allocate(&tls_target(ctx, &s), &creds).await;
     let tls = f.tls.clone().unwrap_or_default();
     let cert = match (tls.verified, &tls.verify_error) {
         (Some(true), _) => format!(
@@ -39,7 +45,7 @@ pub async fn turn_tls_1(ctx: &Ctx<'_>) -> Verdict {
         let port = format!("{}/tcp", s.tls_port);
         return Verdict::fail(
             expected,
-            format!("{cert}; {}", allocate_failure(ctx, s, &f, &port)),
+            format!("{cert}; {}", allocate_failure(ctx, &s, &f, &port)),
         );
     }
     Verdict::judge(

@@ -14,14 +14,14 @@ pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
         "an authenticated Allocate to {public}:{}/udp succeeds with XOR-RELAYED-ADDRESS {public} (PUBLIC_IP)",
         s.udp_port
     );
-    let creds = match credentials(s) {
+    let creds = match credentials(&s) {
         Ok(c) => c,
         Err(e) => return Verdict::fail(expected, e),
     };
-    let f = jc_turn::turn_probe::allocate(&udp_target(ctx, s), &creds).await;
+    let f = jc_turn::turn_probe::allocate(&udp_target(ctx, &s), &creds).await;
     if !f.success {
         let port = format!("{}/udp", s.udp_port);
-        return Verdict::fail(expected, allocate_failure(ctx, s, &f, &port));
+        return Verdict::fail(expected, allocate_failure(ctx, &s, &f, &port));
     }
     let relayed = f.relayed.map(|a| a.ip().to_string()).unwrap_or_default();
     let ok = relayed == public.to_string();
