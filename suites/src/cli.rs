@@ -513,23 +513,12 @@ async fn lab(opts: RunOptions, format: Format, out: Option<PathBuf>) -> i32 {
         Ok(o) => o,
         Err(e) => return fail(format, &e),
     };
-    let report = &outcome.report;
-    if let Some(dir) = out {
-        if let Err(e) = write_out(&dir, report) {
-            return fail(
-                format,
-                &RunError {
-                    kind: "output",
-                    message: format!("{}: {e}", dir.display()),
-                },
-            );
-        }
-    }
-    print!("{}", render(report, format));
+    let code = report_out(&outcome.report, format, out);
+    // A kept lab runs on whatever happened to the report: say how to reach and remove it.
     if let Some(k) = outcome.kept {
         eprintln!("{}", k.message());
     }
-    report.exit_code()
+    code
 }
 
 pub fn render(report: &Report, format: Format) -> String {

@@ -88,15 +88,7 @@ pub async fn proxy_backend_2(ctx: &Ctx<'_>) -> Verdict {
             }
         }
     }
-    match bosh_session(ctx).await {
-        Ok(saw) => seen.push(saw),
-        Err(problem) => problems.push(problem),
-    }
-    if problems.is_empty() {
-        Verdict::pass(expected, seen.join("; "))
-    } else {
-        Verdict::fail(expected, problems.join("; "))
-    }
+    with_bosh(ctx, expected, seen, problems).await
 }
 
 /// A live site records nothing for us: `/config.js` must be Jitsi's (it sets hosts.domain),
@@ -118,15 +110,7 @@ async fn live_backend_2(ctx: &Ctx<'_>) -> Verdict {
         Ok(f) if f.status == 200 => seen.push("GET /SomeRoom -> 200".to_string()),
         Ok(f) => problems.push(format!("GET /SomeRoom: {}", explain(ctx, &f))),
     }
-    match bosh_session(ctx).await {
-        Ok(saw) => seen.push(saw),
-        Err(problem) => problems.push(problem),
-    }
-    if problems.is_empty() {
-        Verdict::pass(expected, seen.join("; "))
-    } else {
-        Verdict::fail(expected, problems.join("; "))
-    }
+    with_bosh(ctx, expected, seen, problems).await
 }
 
 /// proxy/backend/3
@@ -154,6 +138,24 @@ pub async fn proxy_backend_3(ctx: &Ctx<'_>) -> Verdict {
                 actual,
             )
         }
+    }
+}
+
+/// Adds the BOSH session request to what the GETs found; the verdict.
+async fn with_bosh(
+    ctx: &Ctx<'_>,
+    expected: String,
+    mut seen: Vec<String>,
+    mut problems: Vec<String>,
+) -> Verdict {
+    match bosh_session(ctx).await {
+        Ok(saw) => seen.push(saw),
+        Err(problem) => problems.push(problem),
+    }
+    if problems.is_empty() {
+        Verdict::pass(expected, seen.join("; "))
+    } else {
+        Verdict::fail(expected, problems.join("; "))
     }
 }
 
