@@ -81,6 +81,8 @@ pub struct Videobridge {
     udp: UdpSocket,
     tcp: Option<TcpListener>,
     control: TcpListener,
+    /// The colibri websocket URL prefix the control API signals, when the bridge serves them.
+    web_sockets: Option<String>,
 }
 
 impl Videobridge {
@@ -118,11 +120,13 @@ impl Videobridge {
         let control = TcpListener::bind(config.control)
             .await
             .with_context(|| format!("cannot bind the control API on {}", config.control))?;
+        let ws = load_websockets(&config.config_dir)?;
         Ok(Videobridge {
             state: BridgeState::new(settings, addresses),
             udp,
             tcp,
             control,
+            web_sockets: ws.serves_colibri_ws().then_some(ws.url_base).flatten(),
         })
     }
 
@@ -140,7 +144,7 @@ impl Videobridge {
 
     /// Serves until `shutdown` changes or its sender is dropped.
     pub async fn run(self, mut shutdown: watch::Receiver<()>) -> Result<()> {
-        let api = Arc::new(ControlApi::new(self.state.clone()));
+        let api = Arc::new(ControlApi::new(self.state.clone()).with_web_sockets(self.web_sockets));
         let router = Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
             let api = Arc::clone(&api);
             async move { control(&api, &method, &uri, &body) }

@@ -33,6 +33,9 @@ use crate::responder::{BridgeState, EndpointInfo, EndpointSpec};
 pub struct ControlApi {
     state: BridgeState,
     conferences: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// Where the bridge serves colibri websockets (`wss://DOMAIN/colibri-ws/SERVER-ID`), which
+    /// it signals per endpoint as JVB does.
+    web_sockets: Option<String>,
 }
 
 /// An allocation request for one endpoint.
@@ -59,7 +62,15 @@ impl ControlApi {
         ControlApi {
             state,
             conferences: Arc::new(Mutex::new(HashMap::new())),
+            web_sockets: None,
         }
+    }
+
+    /// Signals each endpoint's colibri websocket under `base` (JVB adds the transport's
+    /// `web-sockets` list when its websockets are enabled and a domain is set).
+    pub fn with_web_sockets(mut self, base: Option<String>) -> Self {
+        self.web_sockets = base;
+        self
     }
 
     pub fn state(&self) -> &BridgeState {
@@ -156,6 +167,10 @@ impl ControlApi {
             if ep.get("transport").and_then(|t| t.get("sctp")).is_some() {
                 described["transport"]["sctp"] =
                     json!({"port": crate::peer::SCTP_PORT, "role": "server"});
+            }
+            if let Some(base) = &self.web_sockets {
+                described["transport"]["transport"]["web-sockets"] =
+                    json!([format!("{base}/{meeting_id}/{}", info.id)]);
             }
             out.push(described);
         }

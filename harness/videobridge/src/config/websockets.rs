@@ -22,6 +22,9 @@ pub const LEGACY_PUBLIC_PORT: &str = "org.jitsi.videobridge.rest.jetty.port";
 pub const CONF_ENABLED: &str = "videobridge.websockets.enabled";
 pub const CONF_PUBLIC_PORT: &str = "videobridge.http-servers.public.port";
 pub const CONF_PUBLIC_TLS_PORT: &str = "videobridge.http-servers.public.tls-port";
+pub const CONF_DOMAIN: &str = "videobridge.websockets.domain";
+pub const CONF_TLS: &str = "videobridge.websockets.tls";
+pub const CONF_SERVER_ID: &str = "videobridge.websockets.server-id";
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WebsocketSettings {
@@ -31,6 +34,11 @@ pub struct WebsocketSettings {
     /// Where each came from (`file:line`), or `None` for JVB's defaults.
     pub enabled_from: Option<String>,
     pub public_port_from: Option<String>,
+    /// The URL prefix JVB signals for an endpoint's colibri websocket
+    /// (`wss://DOMAIN/colibri-ws/SERVER-ID`), when `videobridge.websockets.domain` is set
+    /// (jvb `ColibriWebSocketService`: `{wss|ws}://{domain}/colibri-ws/{server-id}/`, then
+    /// the conference and endpoint ids; `server-id` defaults to `default-id`).
+    pub url_base: Option<String>,
 }
 
 impl WebsocketSettings {
@@ -72,11 +80,27 @@ impl WebsocketSettings {
                 }
             }
         };
+        let text = |path: &str| {
+            conf.and_then(|c| c.get(path))
+                .and_then(|n| n.as_str().map(str::to_string))
+        };
+        let url_base = text(CONF_DOMAIN).map(|domain| {
+            let tls = conf
+                .and_then(|c| c.get(CONF_TLS))
+                .and_then(|n| n.as_bool())
+                .unwrap_or(true);
+            let id = text(CONF_SERVER_ID).unwrap_or_else(|| "default-id".into());
+            format!(
+                "{}://{domain}/colibri-ws/{id}",
+                if tls { "wss" } else { "ws" }
+            )
+        });
         WebsocketSettings {
             enabled,
             public_port,
             enabled_from,
             public_port_from,
+            url_base,
         }
     }
 
