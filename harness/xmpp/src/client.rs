@@ -323,12 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         timeout: Duration,
     ) -> Result<String, XmppError> {
         let deadline = Instant::now() + timeout;
-        let property = |name: &str, value: &str| {
-            Element::builder("property", FOCUS)
-                .attr(xml_ncname!("name").to_owned(), name)
-                .attr(xml_ncname!("value").to_owned(), value)
-                .build()
-        };
+        let property = xml::focus_property;
         let conference = Element::builder("conference", FOCUS)
             .attr(xml_ncname!("room").to_owned(), room)
             .attr(

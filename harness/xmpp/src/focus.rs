@@ -93,6 +93,15 @@ fn jid_of(s: &str) -> Result<jid::Jid, XmppError> {
     jid::Jid::new(s).map_err(|e| XmppError::Protocol(format!("{s:?} is not a JID: {e}")))
 }
 
+/// (from, to) of the answer to `iq`: its own addresses swapped.
+#[allow(clippy::type_complexity)]
+fn answering(iq: &Element) -> Result<(Option<jid::Jid>, Option<jid::Jid>), XmppError> {
+    Ok((
+        iq.attr("to").map(jid_of).transpose()?,
+        iq.attr("from").map(jid_of).transpose()?,
+    ))
+}
+
 fn error(type_: ErrorType, condition: DefinedCondition, text: &str) -> StanzaError {
     StanzaError::new(type_, condition, "en", text)
 }
@@ -211,12 +220,7 @@ impl Focus {
         requester: &str,
         id: &str,
     ) -> Result<(), XmppError> {
-        let property = |name: &str, value: &str| {
-            Element::builder("property", FOCUS)
-                .attr(xml_ncname!("name").to_owned(), name)
-                .attr(xml_ncname!("value").to_owned(), value)
-                .build()
-        };
+        let property = xml::focus_property;
         let answer = Element::builder("conference", FOCUS)
             .attr(xml_ncname!("room").to_owned(), room)
             .attr(xml_ncname!("ready").to_owned(), "true")
@@ -518,8 +522,7 @@ impl Focus {
     }
 
     async fn reply(&mut self, iq: &Element, payload: Option<Element>) -> Result<(), XmppError> {
-        let to = iq.attr("from").map(jid_of).transpose()?;
-        let from = iq.attr("to").map(jid_of).transpose()?;
+        let (from, to) = answering(iq)?;
         self.component
             .send(xml::element(Iq::Result {
                 from,
@@ -531,8 +534,7 @@ impl Focus {
     }
 
     async fn reply_error(&mut self, iq: &Element, error: StanzaError) -> Result<(), XmppError> {
-        let to = iq.attr("from").map(jid_of).transpose()?;
-        let from = iq.attr("to").map(jid_of).transpose()?;
+        let (from, to) = answering(iq)?;
         self.component
             .send(xml::element(Iq::Error {
                 from,

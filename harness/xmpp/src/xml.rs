@@ -102,6 +102,15 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::random::<u64>())
 }
 
+/// A `<property name=.. value=../>` of Jitsi's conference IQ (jitsi-xmpp-extensions
+/// `ConferenceIq`), as the web client sends them and jicofo answers them.
+pub fn focus_property(name: &str, value: &str) -> Element {
+    Element::builder("property", FOCUS)
+        .attr(rxml::xml_ncname!("name").to_owned(), name)
+        .attr(rxml::xml_ncname!("value").to_owned(), value)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
