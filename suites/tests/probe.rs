@@ -11,12 +11,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// turn/relay/1 live: the relay-only session needs the bridge's view of the relay (coturn's
-/// external-ip alias), which only the lab's files tell; where a site hands out TURN servers it
-/// reports an error saying so. (turn/udp/1, turn/tls/1 and turn/auth/1 run live with the
-/// servers and credentials of the site's XEP-0215 answer.)
-const TURN_NOT_JUDGED_LIVE: &[&str] = &["turn/relay/1"];
-
 /// Checks whose live verdict needs the room (a Jingle session, XEP-0215): where the site's XMPP
 /// websocket is refused (blog-2020), the probe cannot join, and these say why.
 const NEED_THE_ROOM: &[&str] = &[
@@ -85,6 +79,11 @@ impl KeptLab {
 
     /// `probe` with the kept values, as JSON; its exit code.
     fn probe(&self) -> (Option<i32>, Value) {
+        self.probe_with(&[])
+    }
+
+    /// `probe` with the kept values and `extra` arguments.
+    fn probe_with(&self, extra: &[&str]) -> (Option<i32>, Value) {
         let fqdn = self.report["target"]["fqdn"].as_str().unwrap().to_string();
         let out = support::binary()
             .env(jc_harness::probe::resolver::NO_SYSTEM_RESOLVER, "1")
@@ -104,6 +103,7 @@ impl KeptLab {
                 "--format",
                 "json",
             ])
+            .args(extra)
             .output()
             .unwrap();
         let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -191,10 +191,6 @@ fn same_verdicts_but(what: &str, expected_gap: impl Fn(&str, &str, &str) -> bool
         if expected_gap(id, status, actual) {
             continue;
         }
-        if TURN_NOT_JUDGED_LIVE.contains(&id.as_str()) && status == "error" {
-            assert!(actual.contains("not judged live yet"), "{id}: {actual}");
-            continue;
-        }
         if status == "skip" && actual.starts_with("live probe:") {
             // Needs the lab's insides (its files, Docker, the ACME webroot): not a live check.
             continue;
@@ -226,8 +222,9 @@ fn the_reference_lab_probed_live_gives_the_labs_verdicts() {
 #[test]
 fn the_current_lab_probed_live_gives_the_labs_verdicts() {
     let probe = same_verdicts("current");
-    // Its TURN servers and credentials come from prosody's XEP-0215 answer, and work.
-    for id in ["turn/udp/1", "turn/tls/1", "turn/auth/1"] {
+    // Its TURN servers and credentials come from prosody's XEP-0215 answer, and work: the
+    // relay-only session too.
+    for id in ["turn/udp/1", "turn/tls/1", "turn/auth/1", "turn/relay/1"] {
         let turn = &statuses(&probe)[id];
         assert_eq!(turn.0, "pass", "{id}: {}", turn.1);
     }
@@ -237,7 +234,23 @@ fn the_current_lab_probed_live_gives_the_labs_verdicts() {
 /// SPEC section 6 row).
 #[test]
 fn nat_faults_probed_live_give_their_rows() {
-    for fault in ["nat-public-wrong", "no-dnat-udp", "asymmetric-return"] {
+    faults_give_their_rows(&["nat-public-wrong", "no-dnat-udp", "asymmetric-return"]);
+}
+
+/// The TURN faults, probed with the servers and credentials the site hands out over XEP-0215,
+/// turn/relay/1's relay-only session included: exactly each fault's row.
+#[test]
+fn turn_faults_probed_live_give_their_rows() {
+    faults_give_their_rows(&[
+        "turn-denies-bridge",
+        "no-dnat-turns",
+        "turn-secret-mismatch",
+        "turn-no-external-ip",
+    ]);
+}
+
+fn faults_give_their_rows(faults: &[&str]) {
+    for fault in faults {
         let probe = same_verdicts(&format!("fault:{fault}"));
         let p =
             jc_harness::profile::Profile::load_fault(&jitsi_conformance::run::fixtures(), fault)
@@ -259,6 +272,102 @@ fn nat_faults_probed_live_give_their_rows() {
             .map(|c| c["id"].as_str().unwrap())
             .collect();
         assert_eq!(failed, row, "{fault}");
+    }
+}
+
+/// A site whose XEP-0215 answer names a TURN host of its own (`turn.FQDN`, as many deployments
+/// do): the probe resolves that name as it resolves the site's (`--resolve` first; the system
+/// resolver never in tests), probes the TURN server there, and verifies its certificate for the
+/// name clients are given. Without a resolution the TURN checks say which name they could not
+/// resolve; nothing is sent anywhere else.
+#[test]
+fn a_turn_host_under_its_own_name_is_resolved_and_probed_by_that_name() {
+    support::init();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("turn-host");
+    copy_dir(
+        &jitsi_conformance::run::fixtures().join("profiles/current"),
+        &profile,
+    );
+    let site = profile.join("prosody/site.cfg.lua");
+    let cfg = std::fs::read_to_string(&site).unwrap();
+    let renamed = cfg.replace(
+        r#"type = "turn", host = "${FQDN}""#,
+        r#"type = "turn", host = "turn.${FQDN}""#,
+    );
+    let renamed = renamed.replace(
+        r#"type = "turns", host = "${FQDN}""#,
+        r#"type = "turns", host = "turn.${FQDN}""#,
+    );
+    assert_ne!(
+        cfg, renamed,
+        "the current profile's prosody names its TURN host"
+    );
+    std::fs::write(&site, renamed).unwrap();
+    let lab = KeptLab::start(profile.to_str().unwrap());
+    let public = lab.kept("public_ip");
+
+    // Unresolved: the TURN checks say which name, and no TURN port is contacted.
+    let (_, probe) = lab.probe();
+    for id in ["turn/udp/1", "turn/tls/1", "turn/auth/1", "turn/relay/1"] {
+        let (status, actual) = &statuses(&probe)[id];
+        assert_eq!(status, "error", "{id}: {actual}");
+        assert!(
+            actual.contains("TURN host turn.meet.lab.test (XEP-0215)"),
+            "{id}: {actual}"
+        );
+    }
+    let ports: Vec<u64> = probe["contacted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["port"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !ports.contains(&3478) && !ports.contains(&5349),
+        "{ports:?}"
+    );
+
+    // Resolved on the command line: probed there. The lab's certificate names only the site,
+    // so TURN over TLS fails for the name clients are given, as it would in a browser.
+    let (code, probe) = lab.probe_with(&["--resolve", &format!("turn.meet.lab.test:{public}")]);
+    let verdicts = statuses(&probe);
+    for id in ["turn/udp/1", "turn/auth/1"] {
+        assert_eq!(verdicts[id].0, "pass", "{id}: {}", verdicts[id].1);
+    }
+    let (status, actual) = &verdicts["turn/tls/1"];
+    assert_eq!(status, "fail", "{actual}");
+    assert!(
+        actual.contains("does not verify for turn.meet.lab.test"),
+        "{actual}"
+    );
+    assert_eq!(code, Some(1));
+    let contacted: Vec<(String, u64)> = probe["contacted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["addr"].as_str().unwrap().to_string(),
+                c["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for port in [3478, 5349] {
+        assert!(contacted.contains(&(public.clone(), port)), "{contacted:?}");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
     }
 }
 

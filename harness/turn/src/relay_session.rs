@@ -81,6 +81,12 @@ pub struct RelaySessionParams {
     pub bridge_ufrag: String,
     pub bridge_pwd: String,
     pub bridge_candidates: Vec<SocketAddr>,
+    /// The bridge's host candidates: the addresses a coturn on the bridge's own host rewrites
+    /// into its public one (see `IceAgent::start`). Never a server-reflexive candidate: that
+    /// one is public already, and a coturn without `external-ip` reports its private address
+    /// as the relayed one, which must not be mistaken for the rewrite. Defaults to every
+    /// candidate (the lab passes host candidates only).
+    pub bridge_host_candidates: Vec<SocketAddr>,
     /// SHA-256 fingerprint the bridge advertises (hex pairs, ':'-joined).
     pub bridge_fingerprint_sha256: String,
     /// Ours (ufrag, pwd, DTLS certificate), as given to the bridge: it needs them to check us
@@ -117,6 +123,7 @@ impl RelaySessionParams {
             credentials,
             bridge_ufrag: bridge_ufrag.into(),
             bridge_pwd: bridge_pwd.into(),
+            bridge_host_candidates: bridge_candidates.clone(),
             bridge_candidates,
             bridge_fingerprint_sha256: bridge_fingerprint_sha256.into(),
             client,
@@ -619,7 +626,7 @@ impl IceAgent {
         // comes back as the relay's public one with the bridge's port: map it back.
         let relayed_ip = relay.local_addr().ok().map(|a| a.ip());
         let aliases: Vec<(SocketAddr, SocketAddr)> = p
-            .bridge_candidates
+            .bridge_host_candidates
             .iter()
             .filter_map(|c| {
                 let ip = relayed_ip.filter(|ip| *ip != c.ip())?;

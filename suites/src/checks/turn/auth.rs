@@ -10,8 +10,7 @@ pub async fn turn_auth_1(ctx: &Ctx<'_>) -> Verdict {
     };
     let expected = format!(
         "an Allocate to {}:{}/udp with a wrong password is refused with 401",
-        ctx.public_ip(),
-        s.udp_port
+        s.udp.ip, s.udp_port
     );
     let creds = match credentials(&s) {
         Ok(c) => c,

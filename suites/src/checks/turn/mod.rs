@@ -10,11 +10,12 @@ pub mod tls;
 pub mod udp;
 
 use crate::checks::{Ctx, Verdict};
+use crate::target::signalling::ExternalService;
 use jc_harness::turn::TurnSetup;
 use jc_turn::turn_probe::{
     rest_credentials, AllocateFacts, Credentials, DestinationFilter, Target,
 };
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,27 @@ const CREDENTIAL_TTL: Duration = Duration::from_secs(86400);
 pub struct Turn {
     pub setup: TurnSetup,
     pub credentials: Result<Credentials, String>,
+    /// Where `turn` (UDP) and `turns` (TLS) are probed: the lab's public address; live, the
+    /// hosts the XEP-0215 answer names (the site's own, or a TURN host of their own).
+    pub udp: TurnHost,
+    pub tls: TurnHost,
+}
+
+/// A TURN server's name (the TLS name its certificate must carry) and the address it is
+/// probed on.
+#[derive(Debug, Clone)]
+pub struct TurnHost {
+    pub name: String,
+    pub ip: Ipv4Addr,
+}
+
+impl TurnHost {
+    fn of_site(ctx: &Ctx<'_>) -> TurnHost {
+        TurnHost {
+            name: ctx.fqdn().to_string(),
+            ip: ctx.public_ip(),
+        }
+    }
 }
 
 impl std::ops::Deref for Turn {
@@ -57,21 +79,6 @@ async fn live_turn(ctx: &Ctx<'_>) -> Result<Turn, Verdict> {
             "the deployment hands out no TURN server (XEP-0215)",
         ));
     }
-    // The servers are probed where the site is: a TURN host under another name would need a
-    // resolution and a destination of its own.
-    let public = ctx.public_ip().to_string();
-    if let Some(other) = turn
-        .iter()
-        .find(|s| !s.host.eq_ignore_ascii_case(ctx.fqdn()) && s.host != public)
-    {
-        return Err(Verdict::error(
-            expected,
-            format!(
-                "TURN host {} is not the site's own name or address: not judged live yet",
-                other.host
-            ),
-        ));
-    }
     let udp = turn
         .iter()
         .find(|s| s.kind == "turn" && s.transport.as_deref() != Some("tcp"));
@@ -81,7 +88,14 @@ async fn live_turn(ctx: &Ctx<'_>) -> Result<Turn, Verdict> {
         .find_map(|s| Some(Credentials::new(s.username.clone()?, s.password.clone()?)))
         .ok_or_else(|| "the deployment hands out TURN servers without credentials".to_string());
     let handed = "the credentials the deployment hands out (XEP-0215)".to_string();
+    let (udp_host, tls_host) = (host(ctx, udp).await, host(ctx, tls).await);
+    let (udp_host, tls_host) = match (udp_host, tls_host) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => return Err(Verdict::error(expected, e)),
+    };
     Ok(Turn {
+        udp: udp_host,
+        tls: tls_host,
         setup: TurnSetup {
             realm: None,
             udp_port: udp.map(|s| s.port).unwrap_or(3478),
@@ -94,6 +108,42 @@ async fn live_turn(ctx: &Ctx<'_>) -> Result<Turn, Verdict> {
             coturn_secret: None,
         },
         credentials,
+    })
+}
+
+/// Where an XEP-0215 entry is probed; the site's own address where there is none.
+async fn host(ctx: &Ctx<'_>, s: Option<&&ExternalService>) -> Result<TurnHost, String> {
+    match s {
+        Some(s) => turn_host(ctx, &s.host).await,
+        None => Ok(TurnHost::of_site(ctx)),
+    }
+}
+
+/// Where a TURN host the site names is probed. The site's own name is its public address (as
+/// for media). An IP literal is taken as it is; another name is resolved as the FQDN is
+/// (`--resolve` first, the system resolver only outside labs and tests). Either way the
+/// destination policy still decides at connect time: a private TURN address is reported in
+/// `not_contacted`, never reached.
+async fn turn_host(ctx: &Ctx<'_>, host: &str) -> Result<TurnHost, String> {
+    if host.eq_ignore_ascii_case(ctx.fqdn()) {
+        return Ok(TurnHost::of_site(ctx));
+    }
+    let ip = match host.parse::<Ipv4Addr>() {
+        Ok(ip) => ip,
+        Err(_) => {
+            let entries = ctx
+                .live()
+                .map(|s| s.options.resolve.clone())
+                .unwrap_or_default();
+            jc_harness::probe::resolver::TableResolver::for_probe(&entries)
+                .resolve_v4(host)
+                .await
+                .map_err(|e| format!("TURN host {host} (XEP-0215): {e}"))?
+        }
+    };
+    Ok(TurnHost {
+        name: host.to_string(),
+        ip,
     })
 }
 
@@ -112,6 +162,8 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<Turn, Verdict> {
     Ok(Turn {
         credentials: rest(&setup),
         setup,
+        udp: TurnHost::of_site(ctx),
+        tls: TurnHost::of_site(ctx),
     })
 }
 
@@ -137,41 +189,45 @@ pub fn wan_filter(ctx: &Ctx<'_>) -> DestinationFilter {
     Arc::new(move |a: SocketAddr| guard.check(a).is_ok())
 }
 
-pub fn udp_target(ctx: &Ctx<'_>, s: &TurnSetup) -> Target {
+pub fn udp_target(ctx: &Ctx<'_>, s: &Turn) -> Target {
     Target::udp(
-        SocketAddr::new(ctx.public_ip().into(), s.udp_port),
+        SocketAddr::new(s.udp.ip.into(), s.udp_port),
         wan_filter(ctx),
     )
 }
 
-pub fn tls_target(ctx: &Ctx<'_>, s: &TurnSetup) -> Target {
+pub fn tls_target(ctx: &Ctx<'_>, s: &Turn) -> Target {
     Target::tls(
-        SocketAddr::new(ctx.public_ip().into(), s.tls_port),
-        ctx.fqdn(),
-        // The lab's root; live, the --ca roots, else the public roots (as a browser).
-        Some(Arc::new(match ctx.target {
-            crate::target::Target::Lab(lab) => {
-                jc_harness::probe::tls::roots_from_pem(&lab.pki.root.cert_pem)
-            }
-            crate::target::Target::Live(site) => match site.options.ca_pem.as_deref() {
-                Some(pem) => jc_harness::probe::tls::roots_from_pem(pem),
-                None => rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                },
-            },
-        })),
+        SocketAddr::new(s.tls.ip.into(), s.tls_port),
+        &s.tls.name,
+        Some(roots(ctx)),
         wan_filter(ctx),
     )
+}
+
+/// The roots a TURN server's chain is verified against: the lab's root; live, the `--ca` roots,
+/// else the public roots (as a browser).
+pub fn roots(ctx: &Ctx<'_>) -> Arc<rustls::RootCertStore> {
+    Arc::new(match ctx.target {
+        crate::target::Target::Lab(lab) => {
+            jc_harness::probe::tls::roots_from_pem(&lab.pki.root.cert_pem)
+        }
+        crate::target::Target::Live(site) => match site.options.ca_pem.as_deref() {
+            Some(pem) => jc_harness::probe::tls::roots_from_pem(pem),
+            None => rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        },
+    })
 }
 
 /// Why an Allocate did not succeed, in the operator's terms.
-pub fn allocate_failure(ctx: &Ctx<'_>, s: &TurnSetup, f: &AllocateFacts, port: &str) -> String {
+pub fn allocate_failure(s: &Turn, ip: Ipv4Addr, f: &AllocateFacts, port: &str) -> String {
     if let Some(e) = &f.error {
         let mut why = format!("no allocation: {e}");
         if f.error_codes.is_empty() {
             why.push_str(&format!(
-                " (nothing answered on {}:{port}: is it forwarded to the TURN server?)",
-                ctx.public_ip()
+                " (nothing answered on {ip}:{port}: is it forwarded to the TURN server?)"
             ));
         }
         return why;

@@ -8,11 +8,11 @@ pub async fn turn_tls_1(ctx: &Ctx<'_>) -> Verdict {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let public = ctx.public_ip();
+    let public = s.tls.ip;
     let expected = format!(
         "TLS on {public}:{}/tcp with a certificate that verifies for {}, then an authenticated Allocate succeeds",
         s.tls_port,
-        ctx.fqdn()
+        s.tls.name
     );
     if !s.has_tls() && ctx.live().is_some() {
         return Verdict::fail(
@@ -36,16 +36,16 @@ pub async fn turn_tls_1(ctx: &Ctx<'_>) -> Verdict {
         (Some(true), _) => format!(
             "{} verified for {}",
             tls.protocol.clone().unwrap_or_default(),
-            ctx.fqdn()
+            s.tls.name
         ),
-        (_, Some(e)) => format!("the certificate does not verify for {}: {e}", ctx.fqdn()),
+        (_, Some(e)) => format!("the certificate does not verify for {}: {e}", s.tls.name),
         _ => "no TLS session".to_string(),
     };
     if !f.success {
         let port = format!("{}/tcp", s.tls_port);
         return Verdict::fail(
             expected,
-            format!("{cert}; {}", allocate_failure(ctx, &s, &f, &port)),
+            format!("{cert}; {}", allocate_failure(&s, public, &f, &port)),
         );
     }
     Verdict::judge(

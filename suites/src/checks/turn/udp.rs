@@ -9,9 +9,10 @@ pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let public = ctx.public_ip();
+    let public = s.udp.ip;
+    let shown = named(ctx.plan(), &public.to_string());
     let expected = format!(
-        "an authenticated Allocate to {public}:{}/udp succeeds with XOR-RELAYED-ADDRESS {public} (PUBLIC_IP)",
+        "an authenticated Allocate to {public}:{}/udp succeeds with XOR-RELAYED-ADDRESS {shown}",
         s.udp_port
     );
     let creds = match credentials(&s) {
@@ -21,7 +22,7 @@ pub async fn turn_udp_1(ctx: &Ctx<'_>) -> Verdict {
     let f = jc_turn::turn_probe::allocate(&udp_target(ctx, &s), &creds).await;
     if !f.success {
         let port = format!("{}/udp", s.udp_port);
-        return Verdict::fail(expected, allocate_failure(ctx, &s, &f, &port));
+        return Verdict::fail(expected, allocate_failure(&s, public, &f, &port));
     }
     let relayed = f.relayed.map(|a| a.ip().to_string()).unwrap_or_default();
     let ok = relayed == public.to_string();
