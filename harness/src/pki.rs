@@ -22,9 +22,9 @@ pub struct LabPki {
     pub root: CertKey,
     /// The proxy's certificate for the FQDN, signed by the root.
     pub proxy: CertKey,
-    /// The bridge host's nginx certificate signed by the root: CN = its address and a DNS-type
-    /// SAN holding the address string, because Apache's SSLProxyCheckPeerName does not match an
-    /// IP-only SAN against the address in ProxyPass (SPEC section 2).
+    /// The bridge host's nginx certificate signed by the root: CN = its address, a DNS-type
+    /// SAN holding the address string (because Apache's SSLProxyCheckPeerName does not match an
+    /// IP-only SAN against the address in ProxyPass, SPEC section 2) and the FQDN.
     pub backend: CertKey,
     /// What Jitsi's installer makes: a self-signed certificate for the FQDN.
     pub backend_self_signed: CertKey,
@@ -57,12 +57,19 @@ impl LabPki {
         let (_, stranger_issuer) = ca("an untrusted CA", now)?;
         let valid = (now - Duration::days(1), now + Duration::days(90));
         let proxy = leaf(&[dns(fqdn)?], fqdn, valid, &root_issuer)?;
+        // The FQDN too: the Jitsi machine's certificate is for the site (its installer's
+        // self-signed one, or Let's Encrypt's), and a proxy with `ProxyPreserveHost On` checks
+        // the peer name against the Host it passes on.
         let mut names = vec![
             dns(&bridge_ip.to_string())?,
             SanType::IpAddress(bridge_ip.into()),
+            dns(fqdn)?,
         ];
         for n in backend_names {
-            names.push(dns(n)?);
+            let n = dns(n)?;
+            if !names.contains(&n) {
+                names.push(n);
+            }
         }
         let backend_names = names;
         let backend = leaf(&backend_names, &bridge_ip.to_string(), valid, &root_issuer)?;

@@ -31,7 +31,14 @@ struct Case {
     /// `rule file:line`, exactly.
     #[serde(default)]
     lint: Vec<String>,
+    /// Whether the proxy passes the site's name on as Host. Where it does not, the signalling
+    /// verdicts say the lab's prosody answered what Jitsi's would refuse (404 "Unknown host").
+    #[serde(default)]
+    passes_host: Option<bool>,
 }
+
+/// The words of the signalling verdicts' Host caveat (`checks::proxy::host_caveat`).
+const HOST_CAVEAT: &str = "Not reproduced by the lab: the proxy sends Host:";
 
 const FILES: [(&str, &str); 7] = [
     ("site.conf", "--vhost"),
@@ -111,6 +118,17 @@ async fn judge(name: String) -> Result<String, String> {
             let want_lint: BTreeSet<String> = case.lint.iter().cloned().collect();
             let has_sections =
                 r.site.is_some() && r.translation.is_some() && r.assumptions.is_some();
+            let caveat = r.checks.iter().any(|c| c.actual.contains(HOST_CAVEAT));
+            if let Some(passes) = case.passes_host {
+                if caveat == passes {
+                    return Err(format!(
+                        "{}: the proxy {} the Host on, but the Host caveat is {}",
+                        case.description,
+                        if passes { "passes" } else { "does not pass" },
+                        if caveat { "there" } else { "missing" }
+                    ));
+                }
+            }
             if r.exit_code() == case.exit && got == want && lint == want_lint && has_sections {
                 Ok(format!("exit {}: MUST failures {got:?}", r.exit_code()))
             } else {

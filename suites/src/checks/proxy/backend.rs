@@ -153,7 +153,7 @@ async fn with_bosh(
         Err(problem) => problems.push(problem),
     }
     if problems.is_empty() {
-        Verdict::pass(expected, seen.join("; "))
+        super::host_caveat(ctx, Verdict::pass(expected, seen.join("; "))).await
     } else {
         Verdict::fail(expected, problems.join("; "))
     }

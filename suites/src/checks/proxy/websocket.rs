@@ -110,7 +110,8 @@ const DROPPED_UPGRADE: &str = "the proxy dropped the Upgrade header (proxy this 
 
 /// proxy/websocket/1
 pub async fn proxy_websocket_1(ctx: &Ctx<'_>) -> Verdict {
-    websocket(ctx, "/xmpp-websocket", Exchange::XmppOpen).await
+    let v = websocket(ctx, "/xmpp-websocket", Exchange::XmppOpen).await;
+    super::host_caveat(ctx, v).await
 }
 
 /// proxy/websocket/2: only where the bridge serves colibri websockets, as JVB reads its config
