@@ -446,11 +446,18 @@ i=0; until grep -q "jc-focus ready" /tmp/focus.log; do i=$((i+1)); [ "$i" -ge 50
 #[test]
 fn a_refused_websocket_is_the_probes_verdict_too() {
     // blog-2020: Apache strips the Upgrade header, so the websocket never gets 101, and the
-    // probe, as Jitsi's web client, cannot join a room over it.
+    // probe cannot join a room over it. The lab's config.js sets no websocket (as Jitsi's
+    // template), so the site's own web client would sign in over BOSH: the errors say so.
     let probe = same_verdicts_but("blog-2020", |id, status, actual| {
         (NEED_THE_ROOM.contains(&id) || id.starts_with("turn/") && id != "turn/peers/1") && {
             assert_eq!(status, "error", "{id}: {actual}");
             assert!(actual.contains("xmpp-websocket"), "{id}: {actual}");
+            assert!(
+                actual.contains(
+                    "Jitsi's web client signs in over BOSH at https://meet.lab.test/http-bind"
+                ),
+                "{id}: {actual}"
+            );
             true
         }
     });

@@ -108,6 +108,20 @@ pub async fn connect(site: &SiteConfig, dial: &Dial) -> Result<Arc<dyn Signallin
 
 type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
+/// Where `config.js` sets no `websocket`, Jitsi's web client signs in over BOSH (its
+/// connection's `serviceUrl` is `websocket` unless that is unset or `preferBosh`, else `bosh`;
+/// lib-jitsi-meet opens a websocket only for a ws(s) URL), so a failed websocket
+/// is not what this site's users meet: said with the failure, since the probe speaks XMPP over
+/// the websocket only (SPEC section 11).
+fn bosh_client(site: &SiteConfig) -> String {
+    match (&site.websocket, &site.bosh) {
+        (None, Some(bosh)) => format!(
+            " (config.js sets no websocket: Jitsi's web client signs in over BOSH at {bosh}, which this probe does not speak; proxy/backend/2 judges that path)"
+        ),
+        _ => String::new(),
+    }
+}
+
 /// One participant in the probe's room: its own websocket, anonymous login and MUC nick.
 struct Occupant {
     client: jc_xmpp::Client<Stream>,
@@ -122,7 +136,7 @@ impl Occupant {
         let login = site.anonymous_domain.as_deref().unwrap_or(&site.domain);
         let mut client = jc_xmpp::Client::connect(stream, &url, login, dial.budget)
             .await
-            .map_err(|e| format!("XMPP over {url}: {e}"))?;
+            .map_err(|e| format!("XMPP over {url}: {e}{}", bosh_client(site)))?;
         let room = format!("{}@{}", dial.room, site.muc);
         client
             .conference_request(&site.focus, &room, dial.budget)
