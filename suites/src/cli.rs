@@ -202,6 +202,10 @@ pub enum Command {
         /// The room to join (default: a random one).
         #[arg(long, value_name = "NAME")]
         room: Option<String>,
+        /// How to sign in: as the site's web client does (`auto`: the websocket config.js
+        /// sets, else BOSH), or always over `websocket` or `bosh`.
+        #[arg(long, value_enum, default_value = "auto")]
+        xmpp: crate::target::signalling::Wire,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Also write report.json, report.md and junit.xml into DIR.
@@ -376,6 +380,7 @@ async fn dispatch(cmd: Command) -> i32 {
             expect_bridge_ip,
             tcp,
             room,
+            xmpp,
             format,
             out,
             only,
@@ -403,6 +408,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 expect_bridge_ip,
                 ice_tcp: tcp == "on",
                 room,
+                xmpp,
             };
             probe(options, only, format, out).await
         }

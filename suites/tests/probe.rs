@@ -149,9 +149,18 @@ fn same_verdicts(what: &str) -> Value {
 /// As [`same_verdicts`], except the checks `expected_gap(id, status, actual)` accepts (after
 /// asserting what they say).
 fn same_verdicts_but(what: &str, expected_gap: impl Fn(&str, &str, &str) -> bool) -> Value {
+    same_verdicts_with(what, &[], expected_gap)
+}
+
+/// As [`same_verdicts_but`], the probe run with `extra` arguments.
+fn same_verdicts_with(
+    what: &str,
+    extra: &[&str],
+    expected_gap: impl Fn(&str, &str, &str) -> bool,
+) -> Value {
     support::init();
     let lab = KeptLab::start(what);
-    let (code, probe) = lab.probe();
+    let (code, probe) = lab.probe_with(extra);
     assert_eq!(probe["profile"], "live");
     assert!(
         probe["lab"].is_null(),
@@ -213,10 +222,36 @@ fn same_verdicts_but(what: &str, expected_gap: impl Fn(&str, &str, &str) -> bool
 
 #[test]
 fn the_reference_lab_probed_live_gives_the_labs_verdicts() {
-    let probe = same_verdicts("reference");
-    // The media path end to end: a room, Jingle, ICE and DTLS through the NAT.
+    // As the site's web client signs in: the lab's config.js sets no websocket (Jitsi's
+    // template), so over BOSH; then over the websocket, which the reference proxies too.
+    for xmpp in ["auto", "websocket"] {
+        let probe = same_verdicts_with("reference", &["--xmpp", xmpp], |_, _, _| false);
+        // The media path end to end: a room, Jingle, ICE and DTLS through the NAT.
+        assert_eq!(statuses(&probe)["ice/connect/2"].0, "pass", "--xmpp {xmpp}");
+        assert_eq!(probe["summary"]["fail"], 0, "--xmpp {xmpp}");
+    }
+}
+
+/// blog-2020's proxy strips the Upgrade header, but its users sign in over BOSH (config.js
+/// sets no websocket), and so does the probe: it joins the room and gives exactly the lab's
+/// verdicts, its MUST failures the profile's row.
+#[test]
+fn the_blog_2020_lab_probed_over_bosh_gives_the_labs_verdicts() {
+    let probe = same_verdicts("blog-2020");
     assert_eq!(statuses(&probe)["ice/connect/2"].0, "pass");
-    assert_eq!(probe["summary"]["fail"], 0);
+    let failed: std::collections::BTreeSet<&str> = probe["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["severity"] == "must" && c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        ["proxy/websocket/1", "proxy/websocket/2"]
+            .into_iter()
+            .collect()
+    );
 }
 
 #[test]
@@ -446,21 +481,26 @@ i=0; until grep -q "jc-focus ready" /tmp/focus.log; do i=$((i+1)); [ "$i" -ge 50
 #[test]
 fn a_refused_websocket_is_the_probes_verdict_too() {
     // blog-2020: Apache strips the Upgrade header, so the websocket never gets 101, and the
-    // probe cannot join a room over it. The lab's config.js sets no websocket (as Jitsi's
-    // template), so the site's own web client would sign in over BOSH: the errors say so.
-    let probe = same_verdicts_but("blog-2020", |id, status, actual| {
-        (NEED_THE_ROOM.contains(&id) || id.starts_with("turn/") && id != "turn/peers/1") && {
-            assert_eq!(status, "error", "{id}: {actual}");
-            assert!(actual.contains("xmpp-websocket"), "{id}: {actual}");
-            assert!(
-                actual.contains(
-                    "Jitsi's web client signs in over BOSH at https://meet.lab.test/http-bind"
-                ),
-                "{id}: {actual}"
-            );
-            true
-        }
-    });
+    // probe told to sign in over it (`--xmpp websocket`) cannot join a room. The lab's
+    // config.js sets no websocket (as Jitsi's template), so the site's own web client would
+    // sign in over BOSH: the errors say so.
+    let probe = same_verdicts_with(
+        "blog-2020",
+        &["--xmpp", "websocket"],
+        |id, status, actual| {
+            (NEED_THE_ROOM.contains(&id) || id.starts_with("turn/") && id != "turn/peers/1") && {
+                assert_eq!(status, "error", "{id}: {actual}");
+                assert!(actual.contains("xmpp-websocket"), "{id}: {actual}");
+                assert!(
+                    actual.contains(
+                        "Jitsi's web client signs in over BOSH at https://meet.lab.test/http-bind"
+                    ),
+                    "{id}: {actual}"
+                );
+                true
+            }
+        },
+    );
     let ws = &statuses(&probe)["proxy/websocket/1"];
     assert_eq!(ws.0, "fail");
     assert!(ws.1.contains("dropped the Upgrade header"), "{}", ws.1);
@@ -489,6 +529,7 @@ fn bad_arguments_exit_2_naming_them() {
             "--resolve",
         ),
         (&["https://meet.lab.test", "--tcp", "maybe"], "--tcp"),
+        (&["https://meet.lab.test", "--xmpp", "jabber"], "--xmpp"),
         (
             &["https://meet.lab.test", "--expect-public-ip", "x"],
             "--expect-public-ip",

@@ -29,6 +29,7 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::sasl::{Auth, Mechanism};
 use xmpp_parsers::websocket::Open;
 
+use crate::bosh::Bosh;
 use crate::jingle::{self, ClientTransport, SessionOffer};
 use crate::xml::{self, DISCO_INFO, EXTDISCO_1, EXTDISCO_2, FOCUS, JINGLE, MUC_USER, STREAM};
 use crate::XmppError;
@@ -82,9 +83,17 @@ struct Awaiting<'a> {
     during: &'a str,
 }
 
-/// A signed-in participant on one XMPP-over-WebSocket connection.
+/// How the client's stanzas travel.
+enum Wire<S> {
+    /// RFC 7395 on a stream the caller opened.
+    Ws(Box<WebSocketStream<S>>),
+    /// XEP-0206 through the caller's HTTP ([`crate::bosh`]).
+    Bosh(Bosh),
+}
+
+/// A signed-in participant on one XMPP-over-WebSocket connection, or one BOSH session.
 pub struct Client<S> {
-    ws: WebSocketStream<S>,
+    wire: Wire<S>,
     domain: String,
     jid: String,
     /// A `session-initiate` that arrived while something else was awaited (not yet acked).
@@ -127,13 +136,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 .map_err(|e| {
                     XmppError::Transport(format!("the websocket {url} was refused: {e}"))
                 })?;
-        let mut client = Client {
-            ws,
+        let client = Client {
+            wire: Wire::Ws(Box::new(ws)),
             domain: domain.to_string(),
             jid: String::new(),
             early: VecDeque::new(),
             occupant: None,
         };
+        client.sign_in(deadline, timeout).await
+    }
+
+    /// As [`Client::connect`], over BOSH (XEP-0206) where the site's `config.js` sets no
+    /// websocket, as Jitsi's web client then does: `post` sends one `<body/>` to the BOSH URL
+    /// (with `?room=ROOM`, as the web client adds it); `wait` is how long the server may hold a
+    /// poll, under `post`'s own timeout.
+    pub async fn connect_bosh(
+        post: crate::bosh::Post,
+        domain: &str,
+        wait: Duration,
+        timeout: Duration,
+    ) -> Result<Self, XmppError> {
+        let deadline = Instant::now() + timeout;
+        let bosh = Bosh::create(post, domain, wait, timeout).await?;
+        let client = Client {
+            wire: Wire::Bosh(bosh),
+            domain: domain.to_string(),
+            jid: String::new(),
+            early: VecDeque::new(),
+            occupant: None,
+        };
+        client.sign_in(deadline, timeout).await
+    }
+
+    /// The stream open, SASL ANONYMOUS and resource binding.
+    async fn sign_in(self, deadline: Instant, timeout: Duration) -> Result<Self, XmppError> {
+        let mut client = self;
+        let domain = client.domain.clone();
+        let domain = domain.as_str();
         client.open(deadline, timeout).await?;
         let mechanisms = client.features(deadline, timeout).await?;
         if !mechanisms.children().any(|m| {
@@ -168,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 xml::to_string(&answer)
             )));
         }
-        client.open(deadline, timeout).await?;
+        client.restart(deadline, timeout).await?;
         client.features(deadline, timeout).await?;
         let id = xml::new_id("bind");
         client
@@ -204,7 +243,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         &self.jid
     }
 
+    /// The stream restart after SASL: a new `<open/>` on the websocket, `xmpp:restart` on BOSH.
+    async fn restart(&mut self, deadline: Instant, timeout: Duration) -> Result<(), XmppError> {
+        match &self.wire {
+            Wire::Ws(_) => self.open(deadline, timeout).await,
+            Wire::Bosh(b) => b.restart(),
+        }
+    }
+
     async fn open(&mut self, deadline: Instant, timeout: Duration) -> Result<(), XmppError> {
+        // BOSH: the session request opened the stream (its answer carries the features).
+        if matches!(self.wire, Wire::Bosh(_)) {
+            return Ok(());
+        }
         let to = jid::BareJid::new(&self.domain)
             .map_err(|e| XmppError::Protocol(format!("domain {}: {e}", self.domain)))?;
         self.send(xml::element(Open::new(to))?).await?;
@@ -501,9 +552,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// most `timeout` for the server's `<close/>`.
     pub async fn leave(mut self, timeout: Duration) -> Result<(), XmppError> {
         let deadline = Instant::now() + timeout;
-        if let Some(occupant) = self.occupant.take() {
-            let presence = Presence::new(PresenceType::Unavailable).with_to(jid_of(&occupant)?);
-            self.send(xml::element(presence)?).await?;
+        let unavailable = match self.occupant.take() {
+            Some(occupant) => Some(xml::element(
+                Presence::new(PresenceType::Unavailable).with_to(jid_of(&occupant)?),
+            )?),
+            None => None,
+        };
+        if let Wire::Bosh(b) = &mut self.wire {
+            // XEP-0124 section 13: the unavailable presence rides in the terminating request;
+            // the session ends when its answer (or the held poll's) has come back.
+            b.terminate(unavailable.as_ref().map(xml::to_string).unwrap_or_default())?;
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(_)) = b.recv().await {}
+            })
+            .await;
+            return Ok(());
+        }
+        if let Some(presence) = unavailable {
+            self.send(presence).await?;
         }
         self.send(Element::bare("close", FRAMING)).await?;
         let closed = self
@@ -517,7 +583,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 |el| el.is("close", FRAMING).then_some(()),
             )
             .await;
-        let _ = tokio::time::timeout_at(deadline, self.ws.close(None)).await;
+        if let Wire::Ws(ws) = &mut self.wire {
+            let _ =
+                tokio::time::timeout_at(deadline, WebSocketStream::close(&mut **ws, None)).await;
+        }
         match closed {
             Ok(()) | Err(XmppError::Closed { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -527,10 +596,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     async fn send(&mut self, el: Element) -> Result<(), XmppError> {
         let text = xml::to_string(&el);
         tracing::trace!(%text, "send");
-        self.ws
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|e| XmppError::Transport(format!("cannot send on the websocket: {e}")))
+        match &mut self.wire {
+            Wire::Ws(ws) => ws
+                .send(Message::Text(text.into()))
+                .await
+                .map_err(|e| XmppError::Transport(format!("cannot send on the websocket: {e}"))),
+            Wire::Bosh(b) => b.send(text),
+        }
     }
 
     /// The next top-level element from the server.
@@ -540,8 +612,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         timeout: Duration,
         awaiting: &Awaiting<'_>,
     ) -> Result<Element, XmppError> {
+        let ws = match &mut self.wire {
+            Wire::Ws(ws) => ws,
+            Wire::Bosh(b) => {
+                let el = tokio::time::timeout_at(deadline, b.recv())
+                    .await
+                    .map_err(|_| XmppError::timeout(awaiting.timeout, timeout))?;
+                return match el {
+                    None => Err(XmppError::closed(awaiting.during)),
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(el)) => {
+                        tracing::trace!(text = %xml::to_string(&el), "recv (bosh)");
+                        Ok(el)
+                    }
+                };
+            }
+        };
         loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next())
+            let message = tokio::time::timeout_at(deadline, ws.next())
                 .await
                 .map_err(|_| XmppError::timeout(awaiting.timeout, timeout))?;
             let text = match message {

@@ -2,7 +2,9 @@
 //! (SPEC section 11). Two sides:
 //!
 //! - [`client::Client`], a participant over XMPP-over-WebSocket on a stream the caller opened
-//!   (TCP and TLS with its own destination guard):
+//!   (TCP and TLS with its own destination guard), or over BOSH ([`bosh`], XEP-0206) through
+//!   the caller's HTTP (`Client::connect_bosh(post, "FQDN", wait, timeout)`), as Jitsi's web
+//!   client signs in where `config.js` sets no websocket:
 //!   ```text
 //!   Client::connect(stream, "wss://FQDN/xmpp-websocket?room=ROOM", "FQDN", timeout) -> Client
 //!   client.jid() -> &str
@@ -28,6 +30,7 @@
 //! [`jingle`]. Crates: xmpp-parsers 0.23, minidom 0.19, jid 0.12, rxml 0.14 (they build
 //! together on rustc 1.95); xmpp-parsers' `component` feature stays off (see [`component`]).
 
+pub mod bosh;
 pub mod client;
 pub mod colibri;
 pub mod component;

@@ -21,6 +21,8 @@ pub struct LiveOptions {
     pub expect_bridge_ip: Option<Ipv4Addr>,
     pub ice_tcp: bool,
     pub room: Option<String>,
+    /// How the probe signs in (`--xmpp`).
+    pub xmpp: super::signalling::Wire,
 }
 
 pub struct LiveSite {
@@ -56,6 +58,8 @@ impl LiveSite {
                     fqdn: options.fqdn.clone(),
                     site_ip,
                     guard: guard.clone(),
+                    http: Arc::new(http),
+                    wire: options.xmpp,
                     budget,
                     room: options
                         .room

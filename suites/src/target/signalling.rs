@@ -58,13 +58,45 @@ pub struct Dial {
     /// The site's address (from `--resolve` or the system resolver).
     pub site_ip: Ipv4Addr,
     pub guard: Guard,
+    /// HTTPS to the site (guarded), for BOSH.
+    pub http: Arc<jc_harness::probe::http::HttpProbe>,
+    /// How to sign in.
+    pub wire: Wire,
     /// Every network wait of the signalling (connect, login, `session-initiate`).
     pub budget: Duration,
     /// The room (`--room`, else a random name).
     pub room: String,
 }
 
+/// How the probe signs in (`--xmpp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Wire {
+    /// As the site's web client: the websocket config.js sets, else BOSH.
+    #[default]
+    Auto,
+    Websocket,
+    Bosh,
+}
+
 impl Dial {
+    /// One BOSH request: POST `body` to `target` (`/http-bind?room=ROOM`), the 200 answer's text.
+    fn bosh_post(&self, target: String) -> jc_xmpp::bosh::Post {
+        let http = self.http.clone();
+        Arc::new(move |body: String| {
+            let http = http.clone();
+            let target = target.clone();
+            Box::pin(async move {
+                let f = http
+                    .request("POST", "https", &target, Some(body.into_bytes()))
+                    .await?;
+                if f.status != 200 {
+                    return Err(format!("POST {target} answered {}", f.summary()));
+                }
+                Ok(f.body_text())
+            })
+        })
+    }
+
     /// A TLS stream to the site's :443 for `wss://FQDN/...`: guarded TCP, SNI = FQDN, ALPN
     /// http/1.1, any certificate accepted (only tls/cert/* judge the certificate).
     pub async fn tls(
@@ -116,10 +148,25 @@ type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 fn bosh_client(site: &SiteConfig) -> String {
     match (&site.websocket, &site.bosh) {
         (None, Some(bosh)) => format!(
-            " (config.js sets no websocket: Jitsi's web client signs in over BOSH at {bosh}, which this probe does not speak; proxy/backend/2 judges that path)"
+            " (config.js sets no websocket: Jitsi's web client signs in over BOSH at {bosh}, as `--xmpp auto` does)"
         ),
         _ => String::new(),
     }
+}
+
+/// The path (and query) of `url` when it is on `https://FQDN/` (the probe's HTTP goes only
+/// there).
+fn same_site(url: &str, fqdn: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host.strip_suffix(":443").unwrap_or(host);
+    (host.eq_ignore_ascii_case(fqdn)).then(|| {
+        if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        }
+    })
 }
 
 /// One participant in the probe's room: its own websocket, anonymous login and MUC nick.
@@ -131,12 +178,40 @@ impl Occupant {
     /// Connects, logs in, asks the focus for the conference and joins the room, as
     /// lib-jitsi-meet's `ChatRoom.join` does (conference request first, then the presence).
     async fn join(site: &SiteConfig, dial: &Dial) -> Result<Occupant, String> {
-        let stream = dial.tls().await?;
-        let url = format!("{}?room={}", site.service_url, dial.room);
         let login = site.anonymous_domain.as_deref().unwrap_or(&site.domain);
-        let mut client = jc_xmpp::Client::connect(stream, &url, login, dial.budget)
-            .await
-            .map_err(|e| format!("XMPP over {url}: {e}{}", bosh_client(site)))?;
+        let bosh = match (dial.wire, &site.websocket, &site.bosh) {
+            (Wire::Bosh, _, Some(url)) | (Wire::Auto, None, Some(url)) => Some(url),
+            (Wire::Bosh, _, None) => {
+                return Err("--xmpp bosh: config.js sets no bosh URL".to_string())
+            }
+            _ => None,
+        };
+        let mut client = match bosh {
+            Some(url) => {
+                let target = same_site(url, &dial.fqdn).ok_or_else(|| {
+                    format!(
+                        "config.js's BOSH URL {url} is not on https://{}/: not probed",
+                        dial.fqdn
+                    )
+                })?;
+                let target = format!("{target}?room={}", dial.room);
+                // The server may hold a poll `wait` seconds: under the HTTP budget.
+                let wait = dial
+                    .budget
+                    .saturating_sub(Duration::from_secs(1))
+                    .max(Duration::from_secs(1));
+                jc_xmpp::Client::connect_bosh(dial.bosh_post(target), login, wait, dial.budget)
+                    .await
+                    .map_err(|e| format!("XMPP over BOSH at {url}: {e}"))?
+            }
+            None => {
+                let stream = dial.tls().await?;
+                let url = format!("{}?room={}", site.service_url, dial.room);
+                jc_xmpp::Client::connect(stream, &url, login, dial.budget)
+                    .await
+                    .map_err(|e| format!("XMPP over {url}: {e}{}", bosh_client(site)))?
+            }
+        };
         let room = format!("{}@{}", dial.room, site.muc);
         client
             .conference_request(&site.focus, &room, dial.budget)
