@@ -239,15 +239,8 @@ fn the_reference_lab_probed_live_gives_the_labs_verdicts() {
 fn the_blog_2020_lab_probed_over_bosh_gives_the_labs_verdicts() {
     let probe = same_verdicts("blog-2020");
     assert_eq!(statuses(&probe)["ice/connect/2"].0, "pass");
-    let failed: std::collections::BTreeSet<&str> = probe["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["severity"] == "must" && c["status"] == "fail")
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        failed,
+        must_failures(&probe),
         ["proxy/websocket/1", "proxy/websocket/2"]
             .into_iter()
             .collect()
@@ -284,6 +277,17 @@ fn turn_faults_probed_live_give_their_rows() {
     ]);
 }
 
+/// The ids of the report's failed MUST checks.
+fn must_failures(report: &Value) -> std::collections::BTreeSet<&str> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["severity"] == "must" && c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect()
+}
+
 fn faults_give_their_rows(faults: &[&str]) {
     for fault in faults {
         let probe = same_verdicts(&format!("fault:{fault}"));
@@ -299,14 +303,7 @@ fn faults_give_their_rows(faults: &[&str]) {
             .iter()
             .map(String::as_str)
             .collect();
-        let failed: std::collections::BTreeSet<&str> = probe["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["severity"] == "must" && c["status"] == "fail")
-            .map(|c| c["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(failed, row, "{fault}");
+        assert_eq!(must_failures(&probe), row, "{fault}");
     }
 }
 
