@@ -150,6 +150,10 @@ async fn containers(
     docker.list_containers(Some(opts)).await
 }
 
+/// How many times (200 ms apart) a network with endpoints is asked again before its endpoint
+/// is reported as a ghost: 2 s, more than a container removal takes.
+const GHOST_RETRIES: u32 = 10;
+
 /// Removes every container and network labelled with lab `id`, and its firewall rule.
 pub async fn lab(docker: &Docker, id: &str) {
     let f = filter(format!("{LAB_LABEL}={id}"));
@@ -173,10 +177,21 @@ pub async fn lab(docker: &Docker, id: &str) {
         .await
     {
         for n in ns.into_iter().filter_map(|n| n.id) {
-            if let Err(e) = docker.remove_network(&n).await {
-                if e.to_string().contains("active endpoints") {
-                    // A container removed mid-connect leaves a ghost endpoint in dockerd's store.
-                    eprintln!("jitsi-conformance: lab {id}: network {n} keeps a ghost endpoint in dockerd's store; restarting dockerd clears it, then run `jitsi-conformance clean`");
+            // Another remover (the lab's reaper, a second `clean`) may still be taking a
+            // container off this network: its endpoint goes with it, so wait a little before
+            // calling what is left a ghost.
+            for attempt in 0..=GHOST_RETRIES {
+                match docker.remove_network(&n).await {
+                    Err(e) if e.to_string().contains("active endpoints") => {
+                        if attempt == GHOST_RETRIES {
+                            // A container removed mid-connect leaves a ghost endpoint in
+                            // dockerd's store.
+                            eprintln!("jitsi-conformance: lab {id}: network {n} keeps a ghost endpoint in dockerd's store; restarting dockerd clears it, then run `jitsi-conformance clean`");
+                        } else {
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                    }
+                    _ => break,
                 }
             }
         }
