@@ -266,8 +266,15 @@ impl P<'_> {
                     items.push((k, v));
                 }
                 _ => {
+                    // A stray `)` or `]` is not an expression: skip_expr stops on it without
+                    // moving, so step over it here (else this loop never ends).
+                    let at = self.i;
                     let v = self.value();
-                    items.push((None, v));
+                    if self.i == at {
+                        self.i += 1;
+                    } else {
+                        items.push((None, v));
+                    }
                 }
             }
         }
@@ -365,9 +372,26 @@ Component "conference.meet.example.org" "muc"
         assert_eq!(c.sections[1].2.as_deref(), Some("muc"));
     }
 
+    /// Found by `never_panics`: a closing bracket inside a table made the parser loop
+    /// forever, growing its list until the machine ran out of memory.
+    #[test]
+    fn stray_closing_brackets_in_a_table_end() {
+        for text in ["x = { ) }", "x = { ] , y = 1 }", "x = { a = 1, ) ]"] {
+            let c = parse(Path::new("x"), text).unwrap();
+            assert_eq!(c.assignments.len(), 1, "{text}");
+        }
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,200}") {
+            let _ = parse(Path::new("x"), &s);
+        }
+
+        /// Lua-shaped text (names, strings, numbers, brackets, separators, comments): the
+        /// parser ends on every one of them.
+        #[test]
+        fn ends_on_lua_shaped_text(s in r#"( |\n|x|=|\{|\}|\(|\)|\[|\]|,|;|"a"|'b'|1|VirtualHost|Component|--|\[\[|\]\]|true){0,60}"#) {
             let _ = parse(Path::new("x"), &s);
         }
     }
