@@ -397,7 +397,11 @@ pub(crate) async fn connect(
         }
         Err(_) => {
             let pairs = agent.get_candidate_pairs_stats().await;
-            let states: Vec<String> = pairs.iter().map(|p| format!("{:?}", p.state)).collect();
+            // The distinct states: how many pairs there are depends on timing (a peer-reflexive
+            // pair may or may not have formed), what state they reached does not.
+            let states: std::collections::BTreeSet<String> =
+                pairs.iter().map(|p| format!("{:?}", p.state)).collect();
+            let states: Vec<String> = states.into_iter().collect();
             fail(
                 facts,
                 format!(
