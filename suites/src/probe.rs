@@ -66,7 +66,21 @@ async fn interrupted() {
 
 fn report(site: &LiveSite, results: Vec<crate::report::CheckReport>, checks_ms: u64) -> Report {
     let config_js = match &site.config {
-        Ok(c) => serde_json::to_value(c).unwrap_or_default(),
+        Ok(c) => {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            // How the probe signed in (as the site's web client would, or as --xmpp said).
+            if let (Some(obj), Ok((wire, url))) = (v.as_object_mut(), site.options.xmpp.choose(c)) {
+                let wire = match wire {
+                    crate::target::signalling::Wire::Bosh => "bosh",
+                    _ => "websocket",
+                };
+                obj.insert(
+                    "signed_in_over".into(),
+                    serde_json::json!({ "wire": wire, "url": url }),
+                );
+            }
+            v
+        }
         Err(e) => serde_json::json!({ "error": e }),
     };
     Report {

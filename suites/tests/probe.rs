@@ -226,6 +226,12 @@ fn the_reference_lab_probed_live_gives_the_labs_verdicts() {
     // template), so over BOSH; then over the websocket, which the reference proxies too.
     for xmpp in ["auto", "websocket"] {
         let probe = same_verdicts_with("reference", &["--xmpp", xmpp], |_, _, _| false);
+        let (wire, url) = match xmpp {
+            "auto" => ("bosh", "https://meet.lab.test/http-bind"),
+            _ => ("websocket", "wss://meet.lab.test/xmpp-websocket"),
+        };
+        assert_eq!(probe["config_js"]["signed_in_over"]["wire"], wire);
+        assert_eq!(probe["config_js"]["signed_in_over"]["url"], url);
         // The media path end to end: a room, Jingle, ICE and DTLS through the NAT.
         assert_eq!(statuses(&probe)["ice/connect/2"].0, "pass", "--xmpp {xmpp}");
         assert_eq!(probe["summary"]["fail"], 0, "--xmpp {xmpp}");

@@ -78,6 +78,21 @@ pub enum Wire {
     Bosh,
 }
 
+impl Wire {
+    /// The wire and URL the probe signs in over for `site` (never `Auto`): the websocket
+    /// config.js sets, else its BOSH URL, else `wss://FQDN/xmpp-websocket`; or what `--xmpp`
+    /// forces.
+    pub fn choose(self, site: &SiteConfig) -> Result<(Wire, String), String> {
+        match (self, &site.websocket, &site.bosh) {
+            (Wire::Bosh, _, Some(url)) | (Wire::Auto, None, Some(url)) => {
+                Ok((Wire::Bosh, url.clone()))
+            }
+            (Wire::Bosh, _, None) => Err("--xmpp bosh: config.js sets no bosh URL".to_string()),
+            _ => Ok((Wire::Websocket, site.service_url.clone())),
+        }
+    }
+}
+
 impl Dial {
     /// One BOSH request: POST `body` to `target` (`/http-bind?room=ROOM`), the 200 answer's text.
     fn bosh_post(&self, target: String) -> jc_xmpp::bosh::Post {
@@ -179,16 +194,13 @@ impl Occupant {
     /// lib-jitsi-meet's `ChatRoom.join` does (conference request first, then the presence).
     async fn join(site: &SiteConfig, dial: &Dial) -> Result<Occupant, String> {
         let login = site.anonymous_domain.as_deref().unwrap_or(&site.domain);
-        let bosh = match (dial.wire, &site.websocket, &site.bosh) {
-            (Wire::Bosh, _, Some(url)) | (Wire::Auto, None, Some(url)) => Some(url),
-            (Wire::Bosh, _, None) => {
-                return Err("--xmpp bosh: config.js sets no bosh URL".to_string())
-            }
+        let bosh = match dial.wire.choose(site)? {
+            (Wire::Bosh, url) => Some(url),
             _ => None,
         };
         let mut client = match bosh {
             Some(url) => {
-                let target = same_site(url, &dial.fqdn).ok_or_else(|| {
+                let target = same_site(&url, &dial.fqdn).ok_or_else(|| {
                     format!(
                         "config.js's BOSH URL {url} is not on https://{}/: not probed",
                         dial.fqdn
