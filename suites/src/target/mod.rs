@@ -58,3 +58,48 @@ impl EndpointSource for Lab {
         })
     }
 }
+
+/// The path (and query) of `url` when it is on `SCHEME://FQDN/` (`:443` is the same origin:
+/// Jitsi's postinst writes the websocket domain with it); `None` for another host.
+pub fn path_on_site(url: &str, scheme: &str, fqdn: &str) -> Option<String> {
+    let rest = url.strip_prefix(scheme)?.strip_prefix("://")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host.strip_suffix(":443").unwrap_or(host);
+    host.eq_ignore_ascii_case(fqdn).then(|| {
+        if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        }
+    })
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::path_on_site;
+
+    #[test]
+    fn only_urls_on_the_site_give_a_path() {
+        let f = "meet.example.org";
+        assert_eq!(
+            path_on_site("https://meet.example.org/http-bind", "https", f).as_deref(),
+            Some("/http-bind")
+        );
+        assert_eq!(
+            path_on_site("wss://MEET.example.org:443/colibri-ws/x?pwd=1", "wss", f).as_deref(),
+            Some("/colibri-ws/x?pwd=1")
+        );
+        assert_eq!(
+            path_on_site("https://meet.example.org", "https", f).as_deref(),
+            Some("/")
+        );
+        for other in [
+            "https://meet.example.org.evil/http-bind",
+            "https://other.example.org/http-bind",
+            "wss://meet.example.org/xmpp-websocket",
+            "https://meet.example.org:8443/http-bind",
+        ] {
+            assert_eq!(path_on_site(other, "https", f), None, "{other}");
+        }
+    }
+}

@@ -169,21 +169,6 @@ fn bosh_client(site: &SiteConfig) -> String {
     }
 }
 
-/// The path (and query) of `url` when it is on `https://FQDN/` (the probe's HTTP goes only
-/// there).
-fn same_site(url: &str, fqdn: &str) -> Option<String> {
-    let rest = url.strip_prefix("https://")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = host.strip_suffix(":443").unwrap_or(host);
-    (host.eq_ignore_ascii_case(fqdn)).then(|| {
-        if path.is_empty() {
-            "/".to_string()
-        } else {
-            path.to_string()
-        }
-    })
-}
-
 /// One participant in the probe's room: its own websocket, anonymous login and MUC nick.
 struct Occupant {
     client: jc_xmpp::Client<Stream>,
@@ -194,13 +179,10 @@ impl Occupant {
     /// lib-jitsi-meet's `ChatRoom.join` does (conference request first, then the presence).
     async fn join(site: &SiteConfig, dial: &Dial) -> Result<Occupant, String> {
         let login = site.anonymous_domain.as_deref().unwrap_or(&site.domain);
-        let bosh = match dial.wire.choose(site)? {
-            (Wire::Bosh, url) => Some(url),
-            _ => None,
-        };
-        let mut client = match bosh {
-            Some(url) => {
-                let target = same_site(&url, &dial.fqdn).ok_or_else(|| {
+        let (wire, url) = dial.wire.choose(site)?;
+        let mut client = match wire {
+            Wire::Bosh => {
+                let target = super::path_on_site(&url, "https", &dial.fqdn).ok_or_else(|| {
                     format!(
                         "config.js's BOSH URL {url} is not on https://{}/: not probed",
                         dial.fqdn
@@ -216,9 +198,9 @@ impl Occupant {
                     .await
                     .map_err(|e| format!("XMPP over BOSH at {url}: {e}"))?
             }
-            None => {
+            _ => {
                 let stream = dial.tls().await?;
-                let url = format!("{}?room={}", site.service_url, dial.room);
+                let url = format!("{url}?room={}", dial.room);
                 jc_xmpp::Client::connect(stream, &url, login, dial.budget)
                     .await
                     .map_err(|e| format!("XMPP over {url}: {e}{}", bosh_client(site)))?

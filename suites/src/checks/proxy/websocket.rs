@@ -154,14 +154,8 @@ async fn live_colibri(ctx: &Ctx<'_>) -> Verdict {
         return Verdict::skip("the bridge signals no colibri websocket: its bridge channel is the SCTP data channel (SPEC section 10)");
     };
     let prefix = format!("wss://{}/", ctx.fqdn());
-    // `wss://FQDN:443/...` is the same origin (Jitsi's postinst writes the domain with :443).
-    let origin = |u: &str| {
-        u.strip_prefix(&format!("wss://{}:443", ctx.fqdn()))
-            .or_else(|| u.strip_prefix(&prefix[..prefix.len() - 1]))
-            .map(str::to_string)
-    };
-    match origin(&url) {
-        Some(path) if path.starts_with('/') => websocket(ctx, &path, Exchange::Upgrade).await,
+    match crate::target::path_on_site(&url, "wss", ctx.fqdn()) {
+        Some(path) => websocket(ctx, &path, Exchange::Upgrade).await,
         _ => Verdict::fail(
             expected,
             format!("jicofo signals {url}, not a URL on {prefix}: clients are sent elsewhere than the proxy"),
