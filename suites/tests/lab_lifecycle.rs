@@ -68,6 +68,101 @@ async fn two_labs_run_side_by_side() {
     );
 }
 
+/// A reused lab's bridge holds what a fresh one holds (SPEC section 6): the last run's
+/// conferences are ended. ice4j routes a remote address it has bound to an endpoint to that
+/// endpoint whatever USERNAME comes next, so a run whose socket reused an earlier run's port
+/// would otherwise get 401 "unknown user" from the earlier endpoint (seen in the catalogue as a
+/// rare nat/udp/1 failure).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_lab_ends_the_last_runs_conferences() {
+    use jc_harness::lab::bridge_api::ClientTransport;
+    use jc_harness::probe::stun::{binding_udp, binding_udp_on, Credentials};
+    use jc_stun::Class;
+    use std::time::Duration;
+    support::init();
+    let opts = RunOptions::profile("reference");
+    let (mut lab, _) = run::start_lab(&opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let guard = lab.guard();
+    let dest = std::net::SocketAddr::new(lab.plan.public_ip.into(), jc_harness::ports::MEDIA_UDP);
+    let open = |ufrag: &str| ClientTransport {
+        ufrag: ufrag.into(),
+        pwd: "clientpasswordclientpass".into(),
+        fingerprint: None,
+    };
+    let creds = |ep: &jc_harness::lab::bridge_api::BridgeEndpoint, client: &str| Credentials {
+        bridge_ufrag: ep.transport.ufrag.clone(),
+        bridge_pwd: ep.transport.pwd.clone(),
+        client_ufrag: client.into(),
+    };
+    let answer = |f: &jc_harness::probe::stun::StunFacts| {
+        f.from_dest()
+            .map(|r| (r.facts.class, r.facts.error_reason.clone()))
+    };
+    let budget = Duration::from_millis(900);
+    let socket = tokio::net::UdpSocket::bind((guard.client_ip(), 0))
+        .await
+        .expect("binds on the client's address");
+
+    let first = lab
+        .allocate_endpoint(Some(&open("first")))
+        .await
+        .expect("allocates");
+    let f = binding_udp_on(&guard, &socket, dest, &creds(&first, "first"), budget)
+        .await
+        .expect("sends");
+    assert_eq!(
+        answer(&f),
+        Some((Some(Class::Success), None)),
+        "the first run's endpoint answers"
+    );
+
+    let images = run::ensure_images(&support::docker().await, opts.setup)
+        .await
+        .expect("images");
+    let profile = jc_harness::profile::Profile::load(&run::fixtures(), "reference").expect("loads");
+    let restarted = lab
+        .reuse(&images, profile)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        restarted.is_empty(),
+        "the same profile restarts nothing: {restarted:?}"
+    );
+
+    // The first endpoint's own checks toward the socket (ICE triggered checks) are not the
+    // next run's answers.
+    let mut buf = [0u8; 1500];
+    while socket.try_recv_from(&mut buf).is_ok() {}
+    let second = lab
+        .allocate_endpoint(Some(&open("second")))
+        .await
+        .expect("allocates");
+    let f = binding_udp_on(&guard, &socket, dest, &creds(&second, "second"), budget)
+        .await
+        .expect("sends");
+    assert_eq!(
+        answer(&f),
+        Some((Some(Class::Success), None)),
+        "the next run, from the same source port, reaches its own endpoint"
+    );
+    let f = binding_udp(
+        &guard,
+        dest,
+        &creds(&first, "first"),
+        Duration::from_millis(300),
+    )
+    .await
+    .expect("sends");
+    assert_eq!(
+        answer(&f),
+        None,
+        "the last run's endpoint is gone: ice4j drops an unknown ufrag"
+    );
+    lab.down().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_run_leaves_nothing() {
     support::init();

@@ -40,6 +40,10 @@ pub enum Command {
     /// Tell an endpoint its client's transport (ufrag, pwd, DTLS fingerprint), as jicofo
     /// forwards a participant's session-accept.
     Update(UpdateArgs),
+    /// End conferences, as jicofo expires a conference its last participant left (a PATCH
+    /// `{"expire":true}` each): their endpoints' ufrags and the remote addresses bound to them
+    /// stop being recognised.
+    Expire(ExpireArgs),
     /// The focus stand-in: an XEP-0114 component `focus.DOMAIN` on prosody that plays
     /// jicofo's part (conference request, MUC, session-initiate with endpoints allocated on
     /// the control API). Prints `jc-focus ready` once authenticated; never reconnects.
@@ -80,6 +84,15 @@ pub struct UpdateArgs {
     /// `HASH FINGERPRINT`, e.g. `sha-256 AB:CD:...`.
     #[arg(long)]
     client_fingerprint: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExpireArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: SocketAddr,
+    /// A conference's meeting id (repeat for several).
+    #[arg(long, required = true)]
+    meeting: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +156,7 @@ pub fn main(command: Command) -> i32 {
             Command::Serve(args) => serve(args).await,
             Command::Allocate(args) => allocate(args).await,
             Command::Update(args) => update(args).await,
+            Command::Expire(args) => expire(args).await,
             Command::Focus(args) => focus(args).await,
         }
     });
@@ -196,6 +210,18 @@ async fn update(args: UpdateArgs) -> Result<()> {
         anyhow::bail!("the control API answered {status}: {text}");
     }
     println!("{text}");
+    Ok(())
+}
+
+async fn expire(args: ExpireArgs) -> Result<()> {
+    let body = serde_json::json!({ "expire": true });
+    for meeting in &args.meeting {
+        let (status, text) = videobridge::patch(args.api, meeting, &body).await?;
+        // 404: already gone (its last endpoint expired with it), which is what was asked.
+        if status != 200 && status != 404 {
+            anyhow::bail!("the control API answered {status} for {meeting}: {text}");
+        }
+    }
     Ok(())
 }
 

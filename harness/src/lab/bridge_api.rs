@@ -57,7 +57,30 @@ impl Lab {
                 args.extend(["--client-fingerprint", f]);
             }
         }
-        parse_allocation(&self.bridge_cli(&args).await?)
+        let ep = parse_allocation(&self.bridge_cli(&args).await?)?;
+        self.conferences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ep.meeting.clone());
+        Ok(ep)
+    }
+
+    /// Ends every conference opened through [`Lab::allocate_endpoint`], as jicofo expires a
+    /// conference when its participants have left. A reused lab's bridge then holds what a
+    /// fresh one holds: no endpoint, and no client address bound to one (ice4j routes a known
+    /// remote address to its endpoint whatever USERNAME it sends, so a new run whose socket
+    /// reused an old run's port would be answered 401 by the old endpoint).
+    pub async fn end_conferences(&self) -> Result<(), String> {
+        let meetings =
+            std::mem::take(&mut *self.conferences.lock().unwrap_or_else(|e| e.into_inner()));
+        if meetings.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["expire"];
+        for m in &meetings {
+            args.extend(["--meeting", m.as_str()]);
+        }
+        self.bridge_cli(&args).await.map(|_| ())
     }
 
     /// Tells an endpoint its client's transport (a browser's answer).

@@ -138,6 +138,9 @@ pub struct Lab {
     workdir: PathBuf,
     /// This program, which the bridge host runs as its fake bridge.
     exe: PathBuf,
+    /// The conferences opened on the bridge's control API ([`bridge_api`]), ended before the
+    /// lab is reused.
+    conferences: std::sync::Mutex<Vec<String>>,
     down: bool,
 }
 
@@ -197,6 +200,7 @@ impl Lab {
             networks,
             workdir,
             exe,
+            conferences: Default::default(),
             down: false,
         };
         lab.acme.dir = lab.rendered.acme_dir.clone();

@@ -1,7 +1,8 @@
 //! Another profile on a running lab (SPEC section 6: "swap the changed file, restart the
 //! affected service"): the new profile's files are written beside the lab's, and each role whose
 //! files, image or environment differ gets a new container on the same addresses; the others
-//! keep running untouched. A role is restarted whole, never patched in place, so what it runs
+//! keep running untouched (the bridge's conferences of the last run ended, as a fresh bridge has
+//! none). A role is restarted whole, never patched in place, so what it runs
 //! is exactly what a fresh lab's container would run. The fault catalogue's snapshots, taken
 //! from fresh labs, hold a reused lab to that on every run.
 
@@ -76,6 +77,17 @@ impl Lab {
             if !same {
                 restart.push(role);
             }
+        }
+        if restart.contains(&Role::Bridge) {
+            // A new bridge starts with no conference.
+            self.conferences
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        } else {
+            self.end_conferences()
+                .await
+                .map_err(|e| setup("reuse", format!("ending the last run's conferences: {e}")))?;
         }
         for role in &restart {
             if let Some(id) = self.containers.remove(role) {

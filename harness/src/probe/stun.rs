@@ -112,10 +112,22 @@ pub async fn binding_udp(
     creds: &Credentials,
     budget: Duration,
 ) -> Result<StunFacts, String> {
-    let dest = guard.check(dest).map_err(|e| e.to_string())?;
     let socket = tokio::net::UdpSocket::bind(SocketAddr::new(guard.client_ip().into(), 0))
         .await
         .map_err(|e| format!("cannot bind a UDP socket on {}: {e}", guard.client_ip()))?;
+    binding_udp_on(guard, &socket, dest, creds, budget).await
+}
+
+/// [`binding_udp`] from a socket the caller bound (on the client's address), e.g. to send
+/// from the same source port again.
+pub async fn binding_udp_on(
+    guard: &Guard,
+    socket: &tokio::net::UdpSocket,
+    dest: SocketAddr,
+    creds: &Credentials,
+    budget: Duration,
+) -> Result<StunFacts, String> {
+    let dest = guard.check(dest).map_err(|e| e.to_string())?;
     let (req, tid) = client::binding_request(
         &mut rand::rng(),
         &creds.bridge_ufrag,
