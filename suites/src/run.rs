@@ -8,6 +8,7 @@ use jc_harness::images::{self, BuildOptions, Images};
 use jc_harness::lab::{selfexe, Lab, LabError};
 use jc_harness::profile::Profile;
 use jc_harness::site::{self, OperatorFiles, Prepared};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use testcontainers::bollard::Docker;
@@ -307,67 +308,129 @@ pub fn to_operator(text: &str, back: &[(String, String)]) -> String {
     })
 }
 
-/// Labs kept between the runs of one process (the fault catalogue, the operator cases): a run
-/// takes an idle lab, applies its own files to it ([`Lab::reuse`] restarts only the roles whose
-/// files differ) and gives it back. SPEC section 6 allows this where the verdicts equal a fresh
-/// lab's; the catalogue's snapshots, written from fresh labs, check that on every run.
-#[derive(Default)]
+/// Many runs over a few labs kept between them (the fault catalogue): a lab that finished a run
+/// takes next the waiting run that starts the fewest of its containers again ([`Lab::reuse`]
+/// restarts only the roles whose files differ; a container's start is most of a reused lab's
+/// time). Among equals the earlier in the caller's order goes first. SPEC section 6 allows
+/// reuse where the verdicts equal a fresh lab's; the catalogue's snapshots, written from fresh
+/// labs, check that on every run.
 pub struct Pool {
-    idle: std::sync::Mutex<Vec<Lab>>,
+    /// Labs at once.
+    pub parallel: usize,
+}
+
+struct Waiting {
+    at: usize,
+    opts: RunOptions,
+    profile: Profile,
+    prepared: Option<Prepared>,
+    checks: Vec<&'static Check>,
 }
 
 impl Pool {
-    /// [`run`], on an idle lab when one can take the profile, else on a new one.
-    pub async fn run(&self, opts: &RunOptions) -> Result<Outcome, RunError> {
-        let checks = selected_checks(opts)?;
-        let (profile, prepared) = load_profile(opts)?;
-        let taken = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            // The lab that ran the same base needs the fewest restarts.
-            let base = |l: &Lab| {
-                l.profile
-                    .fault
-                    .as_ref()
-                    .map(|(_, f)| f.base.clone())
-                    .unwrap_or_else(|| l.profile.name.clone())
-            };
-            let want = profile
-                .fault
-                .as_ref()
-                .map(|(_, f)| f.base.clone())
-                .unwrap_or_else(|| profile.name.clone());
-            let at = idle
-                .iter()
-                .position(|l| l.can_take(&profile) && base(l) == want)
-                .or_else(|| idle.iter().position(|l| l.can_take(&profile)));
-            at.map(|i| idle.swap_remove(i))
-        };
-        let (lab, images_ms) = match taken {
-            Some(mut lab) => {
-                let docker = host::docker(opts.setup).await?;
-                let imgs = ensure_images(&docker, opts.setup).await?;
-                match lab.reuse(&imgs, profile.clone()).await {
-                    Ok(_) => (lab, 0),
-                    Err(_) => {
-                        // Whatever went wrong, a fresh lab gives the true verdicts.
-                        lab.down().await;
-                        start_profile(opts, profile).await?
-                    }
-                }
+    /// Every run of `runs`; the outcomes in `runs`' order.
+    pub async fn run_all(&self, runs: Vec<RunOptions>) -> Vec<Result<Outcome, RunError>> {
+        let mut results: Vec<Option<Result<Outcome, RunError>>> =
+            runs.iter().map(|_| None).collect();
+        let mut waiting = Vec::new();
+        for (at, opts) in runs.into_iter().enumerate() {
+            let loaded = selected_checks(&opts)
+                .and_then(|checks| load_profile(&opts).map(|(p, prep)| (checks, p, prep)));
+            match loaded {
+                Ok((checks, profile, prepared)) => waiting.push(Waiting {
+                    at,
+                    opts,
+                    profile,
+                    prepared,
+                    checks,
+                }),
+                Err(e) => results[at] = Some(Err(e)),
             }
-            None => start_profile(opts, profile).await?,
-        };
-        let outcome = evaluate(&lab, opts, &checks, prepared.as_ref(), images_ms).await;
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(lab);
-        Ok(outcome)
+        }
+        let queue = std::sync::Mutex::new(waiting);
+        let done =
+            futures_util::future::join_all((0..self.parallel.max(1)).map(|_| Self::worker(&queue)))
+                .await;
+        for (at, r) in done.into_iter().flatten() {
+            results[at] = Some(r);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every run ran"))
+            .collect()
     }
 
-    /// Removes every lab of the pool.
-    pub async fn close(self) {
-        let labs = self.idle.into_inner().unwrap_or_else(|e| e.into_inner());
-        futures_util::future::join_all(labs.into_iter().map(Lab::down)).await;
+    /// One lab's life: runs from the queue until it is empty, then the lab's removal.
+    async fn worker(
+        queue: &std::sync::Mutex<Vec<Waiting>>,
+    ) -> Vec<(usize, Result<Outcome, RunError>)> {
+        let mut out = Vec::new();
+        let mut lab: Option<(Lab, jc_harness::lab::Fingerprint)> = None;
+        // What each waiting run would make of this lab, by its place in the caller's order.
+        let mut prints: HashMap<usize, Option<jc_harness::lab::Fingerprint>> = HashMap::new();
+        loop {
+            let next = {
+                let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let pick = match &mut lab {
+                    None => (!q.is_empty()).then_some(0),
+                    Some((l, now)) => q
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| {
+                            let print = prints
+                                .entry(w.at)
+                                .or_insert_with(|| l.fingerprint(&w.profile));
+                            let cost = print.map_or(usize::MAX, |p| now.restarts_to(&p));
+                            (cost, w.at, i)
+                        })
+                        .min()
+                        .map(|(_, _, i)| i),
+                };
+                pick.map(|i| q.remove(i))
+            };
+            let Some(w) = next else { break };
+            let r = match lab.take() {
+                Some((mut l, _)) => {
+                    let reused = l.reuse(w.profile.clone()).await.is_ok();
+                    if reused {
+                        Ok((l, 0, false))
+                    } else {
+                        // Whatever went wrong, a fresh lab gives the true verdicts.
+                        l.down().await;
+                        start_profile(&w.opts, w.profile.clone())
+                            .await
+                            .map(|(l, ms)| (l, ms, true))
+                    }
+                }
+                None => start_profile(&w.opts, w.profile.clone())
+                    .await
+                    .map(|(l, ms)| (l, ms, true)),
+            };
+            match r {
+                Ok((mut l, images_ms, fresh)) => {
+                    let outcome =
+                        evaluate(&l, &w.opts, &w.checks, w.prepared.as_ref(), images_ms).await;
+                    out.push((w.at, Ok(outcome)));
+                    if fresh {
+                        // A new lab (its own addresses and certificates): new fingerprints.
+                        prints.clear();
+                    }
+                    let now = *prints
+                        .entry(w.at)
+                        .or_insert_with(|| l.fingerprint(&w.profile));
+                    match now {
+                        Some(now) => lab = Some((l, now)),
+                        None => {
+                            l.down().await;
+                        }
+                    }
+                }
+                Err(e) => out.push((w.at, Err(e))),
+            }
+        }
+        if let Some((l, _)) = lab {
+            l.down().await;
+        }
+        out
     }
 }

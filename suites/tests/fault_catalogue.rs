@@ -5,7 +5,6 @@
 
 mod support;
 
-use futures_util::StreamExt;
 use jc_harness::profile::{names_in, Expect, Profile};
 use jitsi_conformance::report::{markdown, redact, Report, Status};
 use jitsi_conformance::run::{self, RunOptions};
@@ -140,8 +139,7 @@ async fn every_profile_and_fault_gives_exactly_its_verdicts() {
         .chain(faults.iter().map(|f| (f.clone(), false)))
         .collect();
     // The longest first: a fault that breaks the media path waits out the ICE budget (5 s,
-    // SPEC section 2), which the others' runs fill. Then by what a fault edits, so that a
-    // reused lab restarts the role it restarted last time.
+    // SPEC section 2), which the others' runs fill. Then by what a fault edits.
     let key = |(name, is_profile): &(String, bool)| {
         if *is_profile {
             return (0, String::new());
@@ -153,36 +151,36 @@ async fn every_profile_and_fault_gives_exactly_its_verdicts() {
         (if waits { 1 } else { 2 }, format!("{} {edits:?}", f.base))
     };
     runs.sort_by_cached_key(key);
-    // Labs are reused from run to run (SPEC section 6): each run restarts only the roles its
-    // files change. The snapshots below were written from fresh labs, so a reused lab that
-    // answered differently from a fresh one would fail here.
-    let labs = run::Pool::default();
-    let pool = &labs;
-    let mut verdicts: Vec<(bool, Verdict)> = futures_util::stream::iter(runs)
-        .map(|(name, is_profile)| async move {
-            let opts = if is_profile {
-                RunOptions::profile(&name)
+    // Labs are reused from run to run (SPEC section 6): each lab takes next the run that
+    // restarts the fewest of its roles. The snapshots below were written from fresh labs, so a
+    // reused lab that answered differently from a fresh one would fail here.
+    let opts: Vec<RunOptions> = runs
+        .iter()
+        .map(|(name, is_profile)| {
+            if *is_profile {
+                RunOptions::profile(name)
             } else {
-                RunOptions::fault(&name)
-            };
-            let o = match pool.run(&opts).await {
-                Ok(o) => o,
-                Err(e) => panic!("{name}: the lab could not run ({}): {}", e.kind, e.message),
-            };
-            let stem = format!("{}-{name}", if is_profile { "profile" } else { "fault" });
-            snapshot(&stem, &o.report, &o.values);
-            let v = if is_profile {
-                let p = Profile::load(&run::fixtures(), &name).expect("profile loads");
-                judge_profile(&name, &o.report, &p.manifest.expect)
-            } else {
-                judge_fault(&name, &o.report)
-            };
-            (is_profile, v)
+                RunOptions::fault(name)
+            }
         })
-        .buffer_unordered(PARALLEL)
-        .collect()
-        .await;
-    labs.close().await;
+        .collect();
+    let outcomes = run::Pool { parallel: PARALLEL }.run_all(opts).await;
+    let mut verdicts: Vec<(bool, Verdict)> = Vec::new();
+    for ((name, is_profile), o) in runs.into_iter().zip(outcomes) {
+        let o = match o {
+            Ok(o) => o,
+            Err(e) => panic!("{name}: the lab could not run ({}): {}", e.kind, e.message),
+        };
+        let stem = format!("{}-{name}", if is_profile { "profile" } else { "fault" });
+        snapshot(&stem, &o.report, &o.values);
+        let v = if is_profile {
+            let p = Profile::load(&run::fixtures(), &name).expect("profile loads");
+            judge_profile(&name, &o.report, &p.manifest.expect)
+        } else {
+            judge_fault(&name, &o.report)
+        };
+        verdicts.push((is_profile, v));
+    }
     verdicts.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
     // Written to the process's stderr itself, not through eprintln! (which the test harness
     // captures): `cargo test` shows the catalogue and its score on every run.

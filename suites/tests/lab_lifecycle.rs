@@ -118,14 +118,8 @@ async fn a_reused_lab_ends_the_last_runs_conferences() {
         "the first run's endpoint answers"
     );
 
-    let images = run::ensure_images(&support::docker().await, opts.setup)
-        .await
-        .expect("images");
     let profile = jc_harness::profile::Profile::load(&run::fixtures(), "reference").expect("loads");
-    let restarted = lab
-        .reuse(&images, profile)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let restarted = lab.reuse(profile).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         restarted.is_empty(),
         "the same profile restarts nothing: {restarted:?}"
@@ -161,6 +155,82 @@ async fn a_reused_lab_ends_the_last_runs_conferences() {
         "the last run's endpoint is gone: ice4j drops an unknown ufrag"
     );
     lab.down().await;
+}
+
+/// What a role's container holds that its daemons and the checks could see: files under /etc,
+/// /var, /srv and /opt with their type, size, mode and content (logs, caches and the restart
+/// journal left out), the routes, the interface names and the rules.
+const STATE: &str = r#"find /etc /var /srv /opt -xdev \( -path /var/log -o -path /var/cache -o -path /var/lib/jc -o -path /var/tmp \) -prune -o -printf '%p %y %s %m %l\n' | sort
+find /etc /var/lib /srv /opt -xdev \( -path /var/lib/jc \) -prune -o -type f -print0 | sort -z | xargs -0 md5sum
+ip -4 route show
+ip -o link show | awk '{ print $2 }'
+command -v iptables-save >/dev/null && iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+true"#;
+
+async fn state(lab: &jc_harness::lab::Lab) -> Vec<(jc_harness::role::Role, String)> {
+    let mut out = Vec::new();
+    for role in jc_harness::role::Role::ALL {
+        let (code, text) = lab.exec(role, &["sh", "-c", STATE]).await.expect("exec");
+        assert_eq!(code, 0, "{role}: {text}");
+        out.push((role, text));
+    }
+    out
+}
+
+/// A role restarted in its container (SPEC section 6) is what a new container would be: after
+/// a profile that differs in every role and back, each container's files, routes, interface
+/// names and rules equal the first start's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_restarted_in_its_container_is_a_new_one() {
+    support::init();
+    let (mut lab, _) = run::start_lab(&RunOptions::profile("reference"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fresh = state(&lab).await;
+    let load =
+        |name: &str| jc_harness::profile::Profile::load(&run::fixtures(), name).expect("loads");
+    let away = lab
+        .reuse(load("current"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        away.len(),
+        3,
+        "current differs from reference in every role: {away:?}"
+    );
+    let between = state(&lab).await;
+    let back = lab
+        .reuse(load("reference"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.len(), 3, "{back:?}");
+    let again = state(&lab).await;
+    lab.down().await;
+    for ((role, a), (_, b)) in fresh.iter().zip(&again) {
+        if a != b {
+            let diff: Vec<String> = similar_lines(a, b);
+            panic!(
+                "{role} after a restart in its container differs from its first start:\n{}",
+                diff.join("\n")
+            );
+        }
+    }
+    // The test can fail: the profile in between did change what the containers hold.
+    assert!(
+        fresh.iter().zip(&between).any(|((_, a), (_, b))| a != b),
+        "current left every container as reference had it"
+    );
+}
+
+fn similar_lines(a: &str, b: &str) -> Vec<String> {
+    let (la, lb): (
+        std::collections::BTreeSet<&str>,
+        std::collections::BTreeSet<&str>,
+    ) = (a.lines().collect(), b.lines().collect());
+    la.difference(&lb)
+        .map(|l| format!("- {l}"))
+        .chain(lb.difference(&la).map(|l| format!("+ {l}")))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,7 +20,7 @@ use testcontainers::bollard::query_parameters::{
 const BRIDGE_SHELLS: usize = 3;
 
 /// What one role's container needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct RoleSpec {
     pub role: Role,
     /// (network index, address) in connection order: wan before lan for the router.

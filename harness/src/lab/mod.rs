@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod networks;
 pub mod ready;
 mod reuse;
+pub use reuse::Fingerprint;
 pub mod selfexe;
 pub(crate) mod shell;
 pub mod sweep;

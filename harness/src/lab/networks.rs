@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use testcontainers::bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use testcontainers::bollard::Docker;
 
+/// Where this process's next lab starts looking for a free slot.
+static NEXT_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Creates the lab's wan and lan networks on the first slot that is free on this host and in
 /// Docker (another process's lab holding a subnet makes Docker refuse; the next slot is tried).
 pub(super) async fn create(
@@ -19,7 +22,10 @@ pub(super) async fn create(
     // suite sends nothing outside the lab, not even a DNS query.)
     let taken = net::host_subnets();
     let mut reasons = Vec::new();
-    for slot in 0..net::MAX_SLOTS {
+    // Labs of one process (a test's pool) start their search at different slots, so labs
+    // created at once do not all ask Docker for the same subnets first.
+    let first = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % net::MAX_SLOTS;
+    for slot in (0..net::MAX_SLOTS).map(|k| (first + k) % net::MAX_SLOTS) {
         let plan = AddressPlan::for_slot(slot);
         if let Some(why) = net::clash(&plan, &taken) {
             reasons.push(format!("slot {slot}: {why}"));

@@ -17,8 +17,7 @@ impl Lab {
         id: &str,
     ) -> Result<BTreeMap<String, String>, LabError> {
         let mut out = Box::pin(self.stdout(id));
-        let mut seen = Vec::new();
-        let mut versions = BTreeMap::new();
+        let mut said = Said::default();
         let follow = async {
             // The log stream's chunks need not end at a line's end.
             let mut partial = String::new();
@@ -30,32 +29,46 @@ impl Lab {
                     None | Some(Err(_)) => return Err("the container exited".to_string()),
                 }
                 while let Some(end) = partial.find('\n') {
-                    let l = partial[..end].trim_end().to_string();
+                    let l = partial[..end].to_string();
                     partial.drain(..=end);
-                    if l == "jc-ready" {
-                        return Ok(());
+                    if let Some(done) = said.line(&l) {
+                        return done;
                     }
-                    if let Some(v) = l.strip_prefix("jc-version ") {
-                        if let Some((k, v)) = v.split_once('=') {
-                            versions.insert(k.to_string(), v.to_string());
-                        }
-                    }
-                    if let Some(reason) = l.strip_prefix("jc-failed: ") {
-                        return Err(reason.to_string());
-                    }
-                    seen.push(l);
                 }
             }
         };
         match tokio::time::timeout(READY_TIMEOUT, follow).await {
-            Ok(Ok(())) => Ok(versions),
-            Ok(Err(reason)) => Err(self.explain_failure(role, &reason, &seen.join("\n"))),
+            Ok(Ok(())) => Ok(said.versions),
+            Ok(Err(reason)) => Err(self.explain_failure(role, &reason, &said.seen.join("\n"))),
             Err(_) => Err(setup(
                 "lab-timeout",
                 format!(
                     "{role} did not report ready within {} s; its output:\n{}",
                     READY_TIMEOUT.as_secs(),
-                    seen.join("\n")
+                    said.seen.join("\n")
+                ),
+            )),
+        }
+    }
+
+    /// What an entry script run again in its container (`ROLE.sh restart`, see
+    /// fixtures/lab/common.sh) printed, judged as [`Lab::wait_ready`] judges a start.
+    pub(super) fn judge_restart(
+        &self,
+        role: Role,
+        code: i64,
+        output: &str,
+    ) -> Result<BTreeMap<String, String>, LabError> {
+        let mut said = Said::default();
+        let done = output.lines().find_map(|l| said.line(l));
+        match done {
+            Some(Ok(())) if code == 0 => Ok(said.versions),
+            Some(Err(reason)) => Err(self.explain_failure(role, &reason, &said.seen.join("\n"))),
+            _ => Err(setup(
+                "lab-start",
+                format!(
+                    "{role}: restarting in its container ended with exit {code}:\n{}",
+                    said.seen.join("\n")
                 ),
             )),
         }
@@ -101,6 +114,35 @@ impl Lab {
             },
             _ => setup("lab-start", format!("{role}: {reason}\n{detail}")),
         }
+    }
+}
+
+/// An entry script's status lines: `jc-version PKG=VERSION`, then `jc-ready` or
+/// `jc-failed: REASON`; anything else is the detail shown when it fails.
+#[derive(Default)]
+struct Said {
+    versions: BTreeMap<String, String>,
+    seen: Vec<String>,
+}
+
+impl Said {
+    /// Takes one line; the end when it is one.
+    fn line(&mut self, line: &str) -> Option<Result<(), String>> {
+        let l = line.trim_end();
+        if l == "jc-ready" {
+            return Some(Ok(()));
+        }
+        if let Some(reason) = l.strip_prefix("jc-failed: ") {
+            return Some(Err(reason.to_string()));
+        }
+        if let Some((k, v)) = l
+            .strip_prefix("jc-version ")
+            .and_then(|v| v.split_once('='))
+        {
+            self.versions.insert(k.to_string(), v.to_string());
+        }
+        self.seen.push(l.to_string());
+        None
     }
 }
 

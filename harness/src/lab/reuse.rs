@@ -1,13 +1,13 @@
 //! Another profile on a running lab (SPEC section 6: "swap the changed file, restart the
 //! affected service"): the new profile's files are written beside the lab's, and each role whose
-//! files, image or environment differ gets a new container on the same addresses; the others
-//! keep running untouched (the bridge's conferences of the last run ended, as a fresh bridge has
-//! none). A role is restarted whole, never patched in place, so what it runs
-//! is exactly what a fresh lab's container would run. The fault catalogue's snapshots, taken
-//! from fresh labs, hold a reused lab to that on every run.
+//! files or environment differ gets a new container on the same addresses; the others keep
+//! running untouched (the bridge's conferences of the last run ended, as a fresh bridge has
+//! none). A role is restarted whole, never patched in place, so what it runs is exactly what a
+//! fresh lab's container would run. The fault catalogue's snapshots, taken from fresh labs, hold
+//! a reused lab to that on every run.
 
+use super::containers::RoleSpec;
 use super::{setup, Lab, LabError};
-use crate::images::Images;
 use crate::net::AddressPlan;
 use crate::profile::Profile;
 use crate::role::Role;
@@ -30,12 +30,37 @@ impl Lab {
         fqdn == self.plan.fqdn && profile.stage.proxy_hosts == self.profile.stage.proxy_hosts
     }
 
+    /// What each role's container would be made of under `profile` on this lab (None: the
+    /// lab cannot take it), as one number per role: two profiles whose numbers differ for a
+    /// role need that role's container started again to switch. For a scheduler of runs over
+    /// labs; nothing running is touched (the files are written beside the lab's and removed).
+    pub fn fingerprint(&mut self, profile: &Profile) -> Option<Fingerprint> {
+        if !self.can_take(profile) {
+            return None;
+        }
+        let rendered = profile.render(&self.plan).ok()?;
+        let kept = (
+            std::mem::replace(&mut self.profile, profile.clone()),
+            std::mem::replace(&mut self.rendered, rendered),
+            self.acme.dir.clone(),
+        );
+        let staged = self.stage(Vec::new());
+        let specs = self.role_specs();
+        (self.profile, self.rendered, self.acme.dir) = kept;
+        let (staging, _) = staged.ok()?;
+        let roles = Role::ALL.map(|role| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            specs.iter().find(|s| s.role == role).hash(&mut h);
+            tree(&staging.join(role.name())).hash(&mut h);
+            h.finish()
+        });
+        let _ = std::fs::remove_dir_all(staging);
+        Some(Fingerprint(roles))
+    }
+
     /// Applies `profile` to this lab; the roles that were restarted.
-    pub async fn reuse(
-        &mut self,
-        images: &Images,
-        profile: Profile,
-    ) -> Result<Vec<Role>, LabError> {
+    pub async fn reuse(&mut self, profile: Profile) -> Result<Vec<Role>, LabError> {
         let started = Instant::now();
         if !self.can_take(&profile) {
             return Err(setup(
@@ -48,12 +73,49 @@ impl Lab {
         }
         let rendered = profile.render(&self.plan)?;
         let before = self.role_specs();
-        let images_before: Vec<String> = Role::ALL
-            .iter()
-            .map(|r| images.role(*r).to_string())
-            .collect();
         self.profile = profile;
         self.rendered = rendered;
+        let (staging, restart) = self.stage(before)?;
+        if restart.contains(&Role::Bridge) {
+            // A new bridge starts with no conference.
+            self.conferences
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        } else {
+            self.end_conferences()
+                .await
+                .map_err(|e| setup("reuse", format!("ending the last run's conferences: {e}")))?;
+        }
+        for role in &restart {
+            replace_contents(&self.workdir.join(role.name()), &staging.join(role.name()))
+                .map_err(|e| setup("lab-files", format!("{role}: {e}")))?;
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        let specs: Vec<RoleSpec> = self
+            .role_specs()
+            .into_iter()
+            .filter(|s| restart.contains(&s.role))
+            .collect();
+        let restarted =
+            futures_util::future::join_all(specs.iter().map(|s| self.restart_in_place(s))).await;
+        for (spec, r) in specs.iter().zip(restarted) {
+            self.role_versions.insert(spec.role, r?);
+        }
+        self.versions = self
+            .role_versions
+            .values()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.write_late_files().await?;
+        self.up_ms = started.elapsed().as_millis();
+        Ok(restart)
+    }
+
+    /// With the new profile and rendering in place: its files written beside the lab's (the
+    /// staging directory), and the roles whose files or environment differ from `before`'s.
+    fn stage(&mut self, before: Vec<RoleSpec>) -> Result<(PathBuf, Vec<Role>), LabError> {
         self.acme.dir = self.rendered.acme_dir.clone();
         let staging = self.workdir.with_file_name(format!(
             "{}-next",
@@ -68,45 +130,54 @@ impl Lab {
         self.workdir = live;
         written.map_err(|e| setup("lab-files", e))?;
         let after = self.role_specs();
-        let mut restart = Vec::new();
-        for (i, role) in Role::ALL.into_iter().enumerate() {
-            let dir = role.name();
-            let same = before[i] == after[i]
-                && images_before[i] == images.role(role)
-                && tree(&self.workdir.join(dir)) == tree(&staging.join(dir));
-            if !same {
-                restart.push(role);
-            }
-        }
-        if restart.contains(&Role::Bridge) {
-            // A new bridge starts with no conference.
-            self.conferences
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-        } else {
-            self.end_conferences()
-                .await
-                .map_err(|e| setup("reuse", format!("ending the last run's conferences: {e}")))?;
-        }
-        for role in &restart {
-            if let Some(id) = self.containers.remove(role) {
-                self.remove_container(&id).await;
-            }
-            // Its shells belonged to the container just removed.
-            while self.shells[role].take().is_some() {}
-            replace_contents(&self.workdir.join(role.name()), &staging.join(role.name()))
-                .map_err(|e| setup("lab-files", format!("{role}: {e}")))?;
-        }
-        let _ = std::fs::remove_dir_all(&staging);
-        let specs = after
+        let restart = Role::ALL
             .into_iter()
-            .filter(|s| restart.contains(&s.role))
+            .enumerate()
+            .filter(|(i, role)| {
+                let dir = role.name();
+                before.get(*i) != after.get(*i)
+                    || tree(&self.workdir.join(dir)) != tree(&staging.join(dir))
+            })
+            .map(|(_, role)| role)
             .collect();
-        self.start_roles(images, specs).await?;
-        self.write_late_files().await?;
-        self.up_ms = started.elapsed().as_millis();
-        Ok(restart)
+        Ok((staging, restart))
+    }
+}
+
+impl Lab {
+    /// Runs the role's entry script again in the container it has (`ROLE.sh restart`, see
+    /// fixtures/lab/common.sh), with the new profile's environment: a container's start (the
+    /// engine's work, a namespace, a network hook) is most of what a new container costs.
+    async fn restart_in_place(
+        &self,
+        spec: &RoleSpec,
+    ) -> Result<std::collections::BTreeMap<String, String>, LabError> {
+        let role = spec.role;
+        // The script waits for this, as at a first start (its networks are connected).
+        std::fs::write(self.workdir.join(role.name()).join("wired"), b"")
+            .map_err(|e| setup("lab-files", format!("{role}: {e}")))?;
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // The daemons it starts keep the file, not the shell's output, open.
+        let script = format!(
+            "sh /jc/{0}.sh restart >/tmp/jc-restart.log 2>&1; c=$?; cat /tmp/jc-restart.log; exit $c",
+            role.name()
+        );
+        let mut cmd = vec!["env"];
+        cmd.extend(env.iter().map(String::as_str));
+        cmd.extend(["sh", "-c", &script]);
+        let (code, out) = self.exec(role, &cmd).await?;
+        self.judge_restart(role, code, &out)
+    }
+}
+
+/// One number per role (in [`Role::ALL`]'s order) for what its container is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u64; 3]);
+
+impl Fingerprint {
+    /// How many containers switching from `self` to `next` starts again.
+    pub fn restarts_to(&self, next: &Fingerprint) -> usize {
+        self.0.iter().zip(next.0).filter(|(a, b)| **a != *b).count()
     }
 }
 
