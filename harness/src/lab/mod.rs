@@ -171,6 +171,7 @@ impl Lab {
                 return Err(e);
             }
         };
+        tracing::debug!("lab: networks {:?}", started.elapsed());
         if let Some(fqdn) = &profile.manifest.fqdn {
             plan.fqdn = fqdn.clone();
         }

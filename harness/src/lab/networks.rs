@@ -33,17 +33,25 @@ pub(super) async fn create(
         }
         let wan = format!("jc-{id}-wan");
         let lan = format!("jc-{id}-lan");
-        match create_network(docker, id, &wan, "w", plan.wan, plan.client_ip).await {
-            Ok(()) => {}
-            Err(e) if is_overlap(&e) => continue,
-            Err(e) => return Err(setup("network", e)),
-        }
-        match create_network(docker, id, &lan, "l", plan.lan, plan.lan_gateway).await {
-            Ok(()) => return Ok((plan, vec![wan, lan])),
-            Err(e) => {
-                let _ = docker.remove_network(&wan).await;
-                if !is_overlap(&e) {
-                    return Err(setup("network", e));
+        // Side by side: each is a bridge and its rules for Docker to set up.
+        let (w, l) = tokio::join!(
+            create_network(docker, id, &wan, "w", plan.wan, plan.client_ip),
+            create_network(docker, id, &lan, "l", plan.lan, plan.lan_gateway)
+        );
+        match (w, l) {
+            (Ok(()), Ok(())) => return Ok((plan, vec![wan, lan])),
+            (w, l) => {
+                // The one Docker made goes; a clash tries the next slot.
+                if w.is_ok() {
+                    let _ = docker.remove_network(&wan).await;
+                }
+                if l.is_ok() {
+                    let _ = docker.remove_network(&lan).await;
+                }
+                for e in [w.err(), l.err()].into_iter().flatten() {
+                    if !is_overlap(&e) {
+                        return Err(setup("network", e));
+                    }
                 }
             }
         }
