@@ -304,16 +304,21 @@ impl Lab {
                 Err((None, e)) => failures.push(e),
             }
         }
+        self.gather_versions();
+        match failures.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// What the lab runs: the union of what each role's container reported.
+    fn gather_versions(&mut self) {
         self.versions = self
             .role_versions
             .values()
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        match failures.into_iter().next() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
     }
 
     /// Runs a command in a role's container: (exit code, stdout + stderr). Through a shell

@@ -102,12 +102,7 @@ impl Lab {
         for (spec, r) in specs.iter().zip(restarted) {
             self.role_versions.insert(spec.role, r?);
         }
-        self.versions = self
-            .role_versions
-            .values()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        self.gather_versions();
         self.write_late_files().await?;
         self.up_ms = started.elapsed().as_millis();
         Ok(restart)
