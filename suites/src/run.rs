@@ -308,10 +308,9 @@ pub fn to_operator(text: &str, back: &[(String, String)]) -> String {
     })
 }
 
-/// Many runs over a few labs kept between them (the fault catalogue): a lab that finished a run
-/// takes next the waiting run that starts the fewest of its containers again ([`Lab::reuse`]
-/// restarts only the roles whose files differ; a container's start is most of a reused lab's
-/// time). Among equals the earlier in the caller's order goes first. SPEC section 6 allows
+/// Many runs over a few labs kept between them (the fault catalogue, the operator corpus): a lab
+/// that finished a run takes next the waiting run that restarts the fewest of its roles
+/// ([`Lab::reuse`] restarts only the roles whose files or environment differ). Among equals the earlier in the caller's order goes first. SPEC section 6 allows
 /// reuse where the verdicts equal a fresh lab's; the catalogue's snapshots, written from fresh
 /// labs, check that on every run.
 pub struct Pool {

@@ -68,6 +68,54 @@ async fn two_labs_run_side_by_side() {
     );
 }
 
+/// What a Binding got back from PUBLIC:10000: class and error reason.
+type Answer = Option<(Option<jc_stun::Class>, Option<String>)>;
+
+/// An endpoint allocated for client `ufrag`, and what a Binding with its credentials from
+/// `socket` to PUBLIC:10000 gets back (class and error reason), after whatever the socket had
+/// received before (the bridge's own checks toward it) is dropped.
+async fn endpoint_answers(
+    lab: &jc_harness::lab::Lab,
+    socket: &tokio::net::UdpSocket,
+    ufrag: &str,
+) -> (jc_harness::probe::stun::Credentials, Answer) {
+    let client = jc_harness::lab::bridge_api::ClientTransport {
+        ufrag: ufrag.into(),
+        pwd: "clientpasswordclientpass".into(),
+        fingerprint: None,
+    };
+    let ep = lab
+        .allocate_endpoint(Some(&client))
+        .await
+        .expect("allocates");
+    let creds = jc_harness::probe::stun::Credentials {
+        bridge_ufrag: ep.transport.ufrag.clone(),
+        bridge_pwd: ep.transport.pwd.clone(),
+        client_ufrag: ufrag.into(),
+    };
+    let mut buf = [0u8; 1500];
+    while socket.try_recv_from(&mut buf).is_ok() {}
+    let f = jc_harness::probe::stun::binding_udp_on(
+        &lab.guard(),
+        socket,
+        public_media(lab),
+        &creds,
+        std::time::Duration::from_millis(900),
+    )
+    .await
+    .expect("sends");
+    (creds, answer(&f))
+}
+
+fn public_media(lab: &jc_harness::lab::Lab) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(lab.plan.public_ip.into(), jc_harness::ports::MEDIA_UDP)
+}
+
+fn answer(f: &jc_harness::probe::stun::StunFacts) -> Answer {
+    f.from_dest()
+        .map(|r| (r.facts.class, r.facts.error_reason.clone()))
+}
+
 /// A reused lab's bridge holds what a fresh one holds (SPEC section 6): the last run's
 /// conferences are ended. ice4j routes a remote address it has bound to an endpoint to that
 /// endpoint whatever USERNAME comes next, so a run whose socket reused an earlier run's port
@@ -75,45 +123,17 @@ async fn two_labs_run_side_by_side() {
 /// rare nat/udp/1 failure).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reused_lab_ends_the_last_runs_conferences() {
-    use jc_harness::lab::bridge_api::ClientTransport;
-    use jc_harness::probe::stun::{binding_udp, binding_udp_on, Credentials};
     use jc_stun::Class;
-    use std::time::Duration;
     support::init();
-    let opts = RunOptions::profile("reference");
-    let (mut lab, _) = run::start_lab(&opts)
+    let (mut lab, _) = run::start_lab(&RunOptions::profile("reference"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let guard = lab.guard();
-    let dest = std::net::SocketAddr::new(lab.plan.public_ip.into(), jc_harness::ports::MEDIA_UDP);
-    let open = |ufrag: &str| ClientTransport {
-        ufrag: ufrag.into(),
-        pwd: "clientpasswordclientpass".into(),
-        fingerprint: None,
-    };
-    let creds = |ep: &jc_harness::lab::bridge_api::BridgeEndpoint, client: &str| Credentials {
-        bridge_ufrag: ep.transport.ufrag.clone(),
-        bridge_pwd: ep.transport.pwd.clone(),
-        client_ufrag: client.into(),
-    };
-    let answer = |f: &jc_harness::probe::stun::StunFacts| {
-        f.from_dest()
-            .map(|r| (r.facts.class, r.facts.error_reason.clone()))
-    };
-    let budget = Duration::from_millis(900);
-    let socket = tokio::net::UdpSocket::bind((guard.client_ip(), 0))
+    let socket = tokio::net::UdpSocket::bind((lab.guard().client_ip(), 0))
         .await
         .expect("binds on the client's address");
-
-    let first = lab
-        .allocate_endpoint(Some(&open("first")))
-        .await
-        .expect("allocates");
-    let f = binding_udp_on(&guard, &socket, dest, &creds(&first, "first"), budget)
-        .await
-        .expect("sends");
+    let (first, answered) = endpoint_answers(&lab, &socket, "first").await;
     assert_eq!(
-        answer(&f),
+        answered,
         Some((Some(Class::Success), None)),
         "the first run's endpoint answers"
     );
@@ -125,27 +145,17 @@ async fn a_reused_lab_ends_the_last_runs_conferences() {
         "the same profile restarts nothing: {restarted:?}"
     );
 
-    // The first endpoint's own checks toward the socket (ICE triggered checks) are not the
-    // next run's answers.
-    let mut buf = [0u8; 1500];
-    while socket.try_recv_from(&mut buf).is_ok() {}
-    let second = lab
-        .allocate_endpoint(Some(&open("second")))
-        .await
-        .expect("allocates");
-    let f = binding_udp_on(&guard, &socket, dest, &creds(&second, "second"), budget)
-        .await
-        .expect("sends");
+    let (_, answered) = endpoint_answers(&lab, &socket, "second").await;
     assert_eq!(
-        answer(&f),
+        answered,
         Some((Some(Class::Success), None)),
         "the next run, from the same source port, reaches its own endpoint"
     );
-    let f = binding_udp(
-        &guard,
-        dest,
-        &creds(&first, "first"),
-        Duration::from_millis(300),
+    let f = jc_harness::probe::stun::binding_udp(
+        &lab.guard(),
+        public_media(&lab),
+        &first,
+        std::time::Duration::from_millis(300),
     )
     .await
     .expect("sends");

@@ -1,10 +1,12 @@
 //! Another profile on a running lab (SPEC section 6: "swap the changed file, restart the
 //! affected service"): the new profile's files are written beside the lab's, and each role whose
-//! files or environment differ gets a new container on the same addresses; the others keep
-//! running untouched (the bridge's conferences of the last run ended, as a fresh bridge has
-//! none). A role is restarted whole, never patched in place, so what it runs is exactly what a
-//! fresh lab's container would run. The fault catalogue's snapshots, taken from fresh labs, hold
-//! a reused lab to that on every run.
+//! files or environment differ is restarted in the container it has; the others keep running
+//! untouched (the bridge's conferences of the last run ended, as a fresh bridge has none). A
+//! restart runs the role's entry script again (`ROLE.sh restart`): it stops what the last start
+//! ran and undoes what that start changed outside `/jc` (fixtures/lab/common.sh), so what the
+//! role runs is what a new container would run. The fault catalogue's snapshots, taken from
+//! fresh labs, hold a reused lab to that on every run, and tests/lab_lifecycle.rs compares the
+//! containers themselves.
 
 use super::containers::RoleSpec;
 use super::{setup, Lab, LabError};
@@ -44,10 +46,10 @@ impl Lab {
             std::mem::replace(&mut self.rendered, rendered),
             self.acme.dir.clone(),
         );
-        let staged = self.stage(Vec::new());
+        let staged = self.stage();
         let specs = self.role_specs();
         (self.profile, self.rendered, self.acme.dir) = kept;
-        let (staging, _) = staged.ok()?;
+        let staging = staged.ok()?;
         let roles = Role::ALL.map(|role| {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -75,7 +77,17 @@ impl Lab {
         let before = self.role_specs();
         self.profile = profile;
         self.rendered = rendered;
-        let (staging, restart) = self.stage(before)?;
+        let staging = self.stage()?;
+        let after = self.role_specs();
+        let restart: Vec<Role> = Role::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, role)| {
+                before[*i] != after[*i]
+                    || tree(&self.workdir.join(role.name())) != tree(&staging.join(role.name()))
+            })
+            .map(|(_, role)| role)
+            .collect();
         if restart.contains(&Role::Bridge) {
             // A new bridge starts with no conference.
             self.conferences
@@ -92,8 +104,7 @@ impl Lab {
                 .map_err(|e| setup("lab-files", format!("{role}: {e}")))?;
         }
         let _ = std::fs::remove_dir_all(&staging);
-        let specs: Vec<RoleSpec> = self
-            .role_specs()
+        let specs: Vec<RoleSpec> = after
             .into_iter()
             .filter(|s| restart.contains(&s.role))
             .collect();
@@ -108,9 +119,9 @@ impl Lab {
         Ok(restart)
     }
 
-    /// With the new profile and rendering in place: its files written beside the lab's (the
-    /// staging directory), and the roles whose files or environment differ from `before`'s.
-    fn stage(&mut self, before: Vec<RoleSpec>) -> Result<(PathBuf, Vec<Role>), LabError> {
+    /// With the new profile and rendering in place: its files written beside the lab's, in the
+    /// staging directory returned.
+    fn stage(&mut self) -> Result<PathBuf, LabError> {
         self.acme.dir = self.rendered.acme_dir.clone();
         let staging = self.workdir.with_file_name(format!(
             "{}-next",
@@ -124,22 +135,9 @@ impl Lab {
         let written = self.write_files();
         self.workdir = live;
         written.map_err(|e| setup("lab-files", e))?;
-        let after = self.role_specs();
-        let restart = Role::ALL
-            .into_iter()
-            .enumerate()
-            .filter(|(i, role)| {
-                let dir = role.name();
-                before.get(*i) != after.get(*i)
-                    || tree(&self.workdir.join(dir)) != tree(&staging.join(dir))
-            })
-            .map(|(_, role)| role)
-            .collect();
-        Ok((staging, restart))
+        Ok(staging)
     }
-}
 
-impl Lab {
     /// Runs the role's entry script again in the container it has (`ROLE.sh restart`, see
     /// fixtures/lab/common.sh), with the new profile's environment: a container's start (the
     /// engine's work, a namespace, a network hook) is most of what a new container costs.
